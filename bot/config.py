@@ -1,0 +1,266 @@
+"""The ONLY reader of the environment and of config files: validated settings, clear errors.
+
+Precedence: built-in catalog ← ``[[service]]`` entries of the TOML file (same ``id`` overrides the
+named keys of a built-in entry, a new ``id`` adds a service) ← environment for secrets, base URLs,
+tokens and the few global overrides (``SORA_BOT_DB``, ``PORT``). Secrets only ever come from env.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from bot.catalog import BUILTIN_SERVICES
+from bot.models import Policy
+
+Kind = Literal["openai_compat", "gemini", "statuspage", "incidentio", "google_cloud"]
+PROBE_KINDS: tuple[str, ...] = ("openai_compat", "gemini")  # probe a model endpoint
+PAGE_KINDS: tuple[str, ...] = ("statuspage", "incidentio", "google_cloud")  # read a status page
+
+DEFAULT_DB = "./sora-bot.db"
+DEFAULT_PORT = 8080
+
+
+class ConfigError(Exception):
+    """A config problem a user can fix; the message names the key (and line when known)."""
+
+
+class ServiceConfig(BaseModel):
+    """One monitored service, as configured (file values merged over the built-in catalog)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    name: str = Field(min_length=1, max_length=80)
+    kind: Kind
+    model: str | None = None
+    base_url: str | None = None
+    base_url_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    access: Literal["official", "reverse"] | None = None
+    probe: Literal["model", "videos"] = "model"
+    component: str | None = None
+    products: tuple[str, ...] = ()
+    covers: tuple[str, ...] = ()
+    successor_of: tuple[str, ...] = ()
+    shutdown_date: date | None = None
+    interval: float = Field(default=60.0, gt=0, le=86400)
+    timeout: float = Field(default=10.0, gt=0, le=120)
+    slow_ms: float = Field(default=5000.0, gt=0)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    failure_threshold: int = Field(default=2, ge=1, le=100)
+    success_threshold: int = Field(default=2, ge=1, le=100)
+    window: int = Field(default=10, ge=2, le=1000)
+    price_per_second: float | None = Field(default=None, ge=0)
+    price_per_request: float | None = Field(default=None, ge=0)
+    enabled: bool = True
+    # Resolved from the environment by ``load_settings``; never from the file.
+    api_key: SecretStr | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> ServiceConfig:
+        if self.kind in PROBE_KINDS and not self.model:
+            raise ValueError(f"kind {self.kind!r} needs 'model'")
+        if self.kind in ("statuspage", "incidentio") and not self.component:
+            raise ValueError(f"kind {self.kind!r} needs 'component' (a component name or id)")
+        if self.kind == "google_cloud" and not self.products:
+            raise ValueError("kind 'google_cloud' needs 'products' (affected_products ids)")
+        if self.base_url and not re.match(r"^https?://[^\s/]+", self.base_url):
+            raise ValueError(f"base_url {self.base_url!r} is not an http(s) URL")
+        return self
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(failure_threshold=self.failure_threshold,
+                      success_threshold=self.success_threshold, window=self.window,
+                      use_window=self.kind not in PAGE_KINDS)
+
+    @property
+    def missing(self) -> str | None:
+        """What the user must set before this service can be probed, or None."""
+        if self.base_url is None:
+            return f"set {self.base_url_env}" if self.base_url_env else "set base_url"
+        if self.kind == "gemini" and self.api_key is None:
+            return f"set {self.api_key_env or 'api_key_env'}"
+        return None
+
+
+class Settings(BaseModel):
+    """Everything the bot needs to run; built once by ``load_settings``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    db_path: str = DEFAULT_DB
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    host: str = "0.0.0.0"
+    concurrency: int = Field(default=100, ge=1, le=1000)
+    retention_days: int = Field(default=14, ge=1, le=3650)
+    tick_seconds: float = Field(default=5.0, gt=0, le=3600)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    services: tuple[ServiceConfig, ...] = ()
+    config_path: str | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str | None = None
+    discord_token: SecretStr | None = None
+    discord_api_url: str | None = None
+
+    def service(self, service_id: str) -> ServiceConfig | None:
+        return next((s for s in self.services if s.id == service_id), None)
+
+    def secrets(self) -> list[str]:
+        """Every secret value in play, for scrubbing logs and stored text."""
+        values = [s.api_key for s in self.services] + [
+            self.slack_bot_token, self.slack_app_token, self.slack_signing_secret,
+            self.discord_token]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+
+_BOT_KEYS = {"db", "port", "host", "concurrency", "retention_days", "tick_seconds", "log_level",
+             "builtin_catalog"}
+_TOP_KEYS = {"bot", "service"}
+
+
+def load_settings(path: str | Path | None, env: Mapping[str, str]) -> Settings:
+    """Read the TOML file (if any) and ``env``; raise ``ConfigError`` naming what is wrong."""
+    text, data = "", {}
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"{p}: cannot read config file: {e.strerror or e}") from e
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{p}: invalid TOML: {e}") from e
+    where = str(path) if path is not None else "<built-in defaults>"
+
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ConfigError(f"{where}{_line_of(text, key)}: unknown section or key {key!r} "
+                          f"(allowed: [bot], [[service]])")
+    bot = data.get("bot", {})
+    if not isinstance(bot, dict):
+        raise ConfigError(f"{where}: [bot] must be a table")
+    for key in bot:
+        if key not in _BOT_KEYS:
+            raise ConfigError(f"{where}{_line_of(text, key)}: unknown key bot.{key!r} "
+                              f"(allowed: {', '.join(sorted(_BOT_KEYS))})")
+    file_services = data.get("service", [])
+    if not isinstance(file_services, list):
+        raise ConfigError(f"{where}: 'service' must be an array of tables ([[service]])")
+
+    services = _merge_services(file_services, builtin=bot.get("builtin_catalog", True),
+                               where=where, text=text)
+    resolved = [_resolve(s, env, where=where, text=text, index=i) for i, s in enumerate(services)]
+
+    passthrough = _BOT_KEYS - {"db", "builtin_catalog"}
+    raw: dict[str, Any] = {k: v for k, v in bot.items() if k in passthrough}
+    raw["db_path"] = env.get("SORA_BOT_DB") or bot.get("db") or DEFAULT_DB
+    if env.get("PORT"):
+        raw["port"] = env["PORT"]
+    raw.update(
+        services=tuple(resolved), config_path=str(path) if path is not None else None,
+        slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
+        slack_app_token=env.get("SLACK_APP_TOKEN") or None,
+        slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+        slack_api_url=env.get("SLACK_API_URL") or None,
+        discord_token=env.get("DISCORD_TOKEN") or None,
+        discord_api_url=env.get("DISCORD_API_URL") or None,
+    )
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_explain(e, where, text, prefix="bot")) from e
+
+
+def load_settings_from_environment(config_path: str | None = None) -> Settings:
+    """The process entry point: ``--config`` or ``SORA_BOT_CONFIG``, plus ``os.environ``."""
+    path = config_path or os.environ.get("SORA_BOT_CONFIG") or None
+    return load_settings(path, os.environ)
+
+
+def _merge_services(file_services: list[Any], *, builtin: object, where: str, text: str
+                    ) -> list[dict[str, Any]]:
+    if not isinstance(builtin, bool):
+        raise ConfigError(f"{where}{_line_of(text, 'builtin_catalog')}: bot.builtin_catalog "
+                          "must be true or false")
+    merged: dict[str, dict[str, Any]] = (
+        {s["id"]: dict(s) for s in BUILTIN_SERVICES} if builtin else {})
+    for i, entry in enumerate(file_services):
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            raise ConfigError(f"{where}{_line_of(text, 'id', block=i)}: service[{i}] needs an "
+                              "'id' (a string)")
+        for secret_like in ("api_key", "token", "password", "secret"):
+            if secret_like in entry:
+                raise ConfigError(
+                    f"{where}{_line_of(text, secret_like, block=i)}: service[{i}].{secret_like}: "
+                    "secrets are never read from files; put the secret in an environment "
+                    "variable and name it with api_key_env")
+        base = merged.get(entry["id"], {})
+        merged[entry["id"]] = {**base, **entry, "_index": i}
+    return list(merged.values())
+
+
+def _resolve(entry: dict[str, Any], env: Mapping[str, str], *, where: str, text: str,
+             index: int) -> ServiceConfig:
+    data = {k: v for k, v in entry.items() if k != "_index"}
+    block = entry.get("_index")
+    label = f"service[{block}]" if block is not None else f"built-in service {data.get('id')!r}"
+    if data.get("base_url_env") and env.get(data["base_url_env"]):
+        data["base_url"] = env[data["base_url_env"]]
+    if data.get("api_key_env") and env.get(data["api_key_env"]):
+        data["api_key"] = env[data["api_key_env"]]
+    try:
+        return ServiceConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_explain(e, where, text, prefix=label, block=block)) from e
+
+
+def _explain(e: ValidationError, where: str, text: str, *, prefix: str,
+             block: int | None = None) -> str:
+    lines = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"])
+        key = str(err["loc"][0]) if err["loc"] else ""
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        where_line = _line_of(text, key, block=block) if key else ""
+        lines.append(f"{where}{where_line}: {prefix}.{loc}: {msg}" if loc
+                     else f"{where}{where_line}: {prefix}: {msg}")
+    return "\n".join(lines)
+
+
+def _line_of(text: str, key: str, *, block: int | None = None) -> str:
+    """``:N`` — the line of ``key = …`` (inside the ``block``-th ``[[service]]``), or ''."""
+    if not text or not key:
+        return ""
+    seen = -1
+    in_block = block is None
+    for n, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("[[service]]"):
+            seen += 1
+            in_block = block is None or seen == block
+            if block is not None and seen == block and key == "id":
+                return f":{n}"
+            continue
+        if stripped.startswith("[") and not stripped.startswith("[["):
+            in_block = block is None
+            if stripped == f"[{key}]":
+                return f":{n}"
+            continue
+        if in_block and re.match(rf"^{re.escape(key)}\s*=", stripped):
+            return f":{n}"
+    return ""
