@@ -1,0 +1,835 @@
+"""Persistence: one ``Store`` over SQLite (sqlite-utils).
+
+Times are stored as UTC epoch seconds (REAL) for cheap range queries and converted to and from
+timezone-aware UTC datetimes at this boundary; naive datetimes are rejected. Methods are plain
+synchronous functions: every query is an indexed lookup, so async callers run them inline.
+
+The schema lives in ``MIGRATIONS``; the applied count is kept in ``meta``. To change the schema,
+append a function to ``MIGRATIONS`` — never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from sqlite_utils import Database
+
+from bot.models import Health, Outcome, ProbeResult, State, Transition
+
+__all__ = [
+    "MIGRATIONS",
+    "UPTIME_WINDOWS",
+    "DetectionLead",
+    "HourlyRollup",
+    "MaintenanceWindow",
+    "Store",
+    "stars",
+]
+
+HOUR = 3600.0
+UPTIME_WINDOWS: dict[str, timedelta] = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+}
+_UP = frozenset({State.OPERATIONAL.value, State.DEGRADED.value})
+# Retired models are gone, not down: like maintenance and no-data time they are left out.
+_NOT_COUNTED = frozenset({State.MAINTENANCE.value, State.UNKNOWN.value, State.RETIRED.value})
+_SUCCESS = frozenset(o.value for o in Outcome if o.is_success)
+# Rows that count for latency. Literal (not bound) so SQLite can use the partial index built
+# with the same text; changing it needs a migration that recreates ``probes_latency``.
+_LATENCY_SAMPLE = (
+    "passive = 0 AND latency_ms IS NOT NULL AND outcome IN ('ok', 'reachable', 'slow')"
+)
+# Outcomes that say nothing about the service itself: not counted as rollup failures.
+_NEUTRAL = frozenset(
+    {Outcome.NOT_CONFIGURED, Outcome.NETWORK, Outcome.MAINTENANCE, Outcome.MISCONFIGURED}
+)
+_SOURCE = re.compile(r"admin|statuspage:.+")
+_ROLLUP_GRACE = HOUR  # the last rolled-up hour is recomputed once more, for late results
+_ROLLUP_CHUNK = 24 * HOUR
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceWindow:
+    """Announced (status page) or admin-declared maintenance of one service."""
+
+    id: int
+    service: str
+    starts_at: datetime
+    ends_at: datetime | None  # None: until ended
+    reason: str
+    source: str  # "admin" or "statuspage:<status page service id>"
+    external_id: str | None = None  # the status page's id for it
+
+    def active_at(self, at: datetime) -> bool:
+        return self.starts_at <= at and (self.ends_at is None or at < self.ends_at)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionLead:
+    """How long before the status page confirmed an incident our probes saw it."""
+
+    service: str
+    incident_id: str
+    incident_name: str
+    probe_first_bad_at: datetime | None  # None: probes never saw it
+    page_confirmed_at: datetime
+    lead_seconds: float | None  # positive: probes were first
+
+
+@dataclass(frozen=True, slots=True)
+class HourlyRollup:
+    """One service's probe results over one UTC hour (kept for ``rollup_days``)."""
+
+    service: str
+    hour: datetime  # start of the hour
+    count: int
+    successes: int
+    failures: int  # neither success nor neutral (not configured, our network, maintenance, 401)
+    outcomes: dict[str, int]  # count per Outcome value
+    latency_count: int  # successful active probes with a latency
+    latency_sum: float
+    latency_p50: float | None
+    latency_p95: float | None
+
+
+def stars(uptime_30d: float | None) -> str:
+    """Rating from 30-day uptime: ≥99.5 ★★★★★, ≥95 ★★★★, ≥90 ★★★, ≥80 ★★, else ★; None → "—"."""
+    if uptime_30d is None:
+        return "—"
+    n = next((n for limit, n in ((99.5, 5), (95, 4), (90, 3), (80, 2)) if uptime_30d >= limit), 1)
+    return "★" * n + "☆" * (5 - n)
+
+
+# --- time and JSON helpers ------------------------------------------------------------------
+
+
+def _ts(at: datetime) -> float:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"naive datetime {at.isoformat()}: pass a timezone-aware (UTC) datetime")
+    return at.timestamp()
+
+
+def _opt_ts(at: datetime | None) -> float | None:
+    return None if at is None else _ts(at)
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+def _opt_dt(ts: float | None) -> datetime | None:
+    return None if ts is None else _dt(ts)
+
+
+def _json_default(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def _percentile(ordered: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of an ascending, non-empty sequence."""
+    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
+
+
+def _hour_floor(ts: float) -> float:
+    return math.floor(ts / HOUR) * HOUR
+
+
+# --- schema ---------------------------------------------------------------------------------
+
+_V1 = (
+    """CREATE TABLE probes (
+        id INTEGER PRIMARY KEY,
+        service TEXT NOT NULL,
+        at REAL NOT NULL,
+        outcome TEXT NOT NULL,
+        latency_ms REAL,
+        http_status INTEGER,
+        error TEXT,
+        detail TEXT,
+        passive INTEGER NOT NULL DEFAULT 0
+    )""",
+    "CREATE INDEX probes_service_at ON probes (service, at)",
+    # Partial and covering (SQLite 3.40 needs the filtered columns in it to skip the table):
+    # the status latency query reads only the rows it uses.
+    "CREATE INDEX probes_latency ON probes (service, at, latency_ms, outcome, passive)"
+    f" WHERE {_LATENCY_SAMPLE}",
+    "CREATE INDEX probes_at ON probes (at)",  # rollup and prune walk all services by time
+    """CREATE TABLE rollups (
+        service TEXT NOT NULL,
+        hour REAL NOT NULL,
+        count INTEGER NOT NULL,
+        successes INTEGER NOT NULL,
+        failures INTEGER NOT NULL,
+        outcomes TEXT NOT NULL,
+        latency_count INTEGER NOT NULL,
+        latency_sum REAL NOT NULL,
+        latency_p50 REAL,
+        latency_p95 REAL,
+        PRIMARY KEY (service, hour)
+    )""",
+    """CREATE TABLE health (
+        service TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        since REAL,
+        reason TEXT NOT NULL,
+        fail_streak TEXT NOT NULL,
+        ok_streak INTEGER NOT NULL,
+        slow_streak INTEGER NOT NULL,
+        window TEXT NOT NULL,
+        last_checked REAL,
+        last_outcome TEXT,
+        first_bad_at REAL
+    )""",
+    """CREATE TABLE transitions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        service TEXT NOT NULL,
+        from_state TEXT NOT NULL,
+        to_state TEXT NOT NULL,
+        at REAL NOT NULL,
+        reason TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        delivered_at REAL,
+        UNIQUE (service, at, to_state)
+    )""",
+    "CREATE INDEX transitions_pending ON transitions (id) WHERE delivered_at IS NULL",
+    """CREATE TABLE maintenance (
+        id INTEGER PRIMARY KEY,
+        service TEXT NOT NULL,
+        starts_at REAL NOT NULL,
+        ends_at REAL,
+        reason TEXT NOT NULL,
+        source TEXT NOT NULL,
+        external_id TEXT,
+        UNIQUE (service, source, external_id)
+    )""",
+    "CREATE INDEX maintenance_service_starts ON maintenance (service, starts_at)",
+    """CREATE TABLE detection_leads (
+        id INTEGER PRIMARY KEY,
+        service TEXT NOT NULL,
+        incident_id TEXT NOT NULL,
+        incident_name TEXT NOT NULL,
+        probe_first_bad_at REAL,
+        page_confirmed_at REAL NOT NULL,
+        lead_seconds REAL,
+        UNIQUE (service, incident_id)
+    )""",
+    "CREATE INDEX detection_leads_confirmed ON detection_leads (page_confirmed_at)",
+)
+
+
+def _migration_1(db: Database) -> None:
+    """Initial schema."""
+    for statement in _V1:
+        db.execute(statement)
+
+
+Migration = Callable[[Database], None]
+MIGRATIONS: tuple[Migration, ...] = (_migration_1,)
+
+
+# --- the store ------------------------------------------------------------------------------
+
+
+class Store:
+    """Every read and write of the bot's SQLite database."""
+
+    def __init__(self, path: str | Path, *, raw_days: int = 14) -> None:
+        """Open (creating if needed) and migrate. ``raw_days``: raw probe retention, which also
+        decides whether ``latency`` reads raw probes or hourly rollups."""
+        self.raw_days = raw_days
+        self._db = Database(memory=True) if str(path) == ":memory:" else Database(path)
+        try:
+            if not self._db.memory:
+                self._db.enable_wal()
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self.migrate()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Database]:
+        """One write transaction; takes the write lock up front (no upgrade deadlocks)."""
+        with self._db.conn:
+            self._db.conn.execute("BEGIN IMMEDIATE")
+            yield self._db
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._db.execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self._db.execute(sql, params).fetchone()
+        return row
+
+    # --- migrations -------------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        row = self._one("SELECT value FROM meta WHERE key = 'schema_version'")
+        return int(row[0]) if row else 0
+
+    def migrate(self) -> int:
+        """Apply pending ``MIGRATIONS`` in order, each in its own transaction. Idempotent."""
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        if self.schema_version > len(MIGRATIONS):
+            raise RuntimeError(f"database schema {self.schema_version} is newer than this bot")
+        for number, migration in enumerate(MIGRATIONS, start=1):
+            if self.schema_version >= number:
+                continue
+            with self._tx() as db:
+                if self.schema_version < number:  # another process may have just done it
+                    migration(db)
+                    self._set_meta("schema_version", str(number))
+        return self.schema_version
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def _meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else str(row[0])
+
+    # --- probes, health, transitions --------------------------------------------------------
+
+    def record(
+        self, result: ProbeResult, health: Health, transition: Transition | None
+    ) -> Transition | None:
+        """Persist one step atomically. Returns the transition with its id; re-recording one
+        (same service, at, to_state) returns the stored row instead of inserting it twice."""
+        if health.service != result.service or (
+            transition is not None and transition.service != result.service
+        ):
+            raise ValueError("result, health and transition must be for the same service")
+        with self._tx():
+            self._insert_probe(result)
+            self._upsert_health(health)
+            return None if transition is None else self._insert_transition(transition)
+
+    def _insert_probe(self, r: ProbeResult) -> None:
+        self._db.execute(
+            "INSERT INTO probes (service, at, outcome, latency_ms, http_status, error, detail,"
+            " passive) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (r.service, _ts(r.at), r.outcome.value, r.latency_ms, r.http_status, r.error,
+             r.detail, int(r.passive)),
+        )
+
+    def _insert_transition(self, t: Transition) -> Transition:
+        at = _ts(t.at)
+        inserted = self._rows(
+            "INSERT INTO transitions (service, from_state, to_state, at, reason, evidence)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (service, at, to_state) DO NOTHING RETURNING id",
+            (t.service, t.from_state.value, t.to_state.value, at, t.reason, _dumps(t.evidence)),
+        )
+        if inserted:
+            return replace(t, id=int(inserted[0][0]))
+        existing = self._rows(
+            f"SELECT {_T_COLS} FROM transitions WHERE service = ? AND at = ? AND to_state = ?",
+            (t.service, at, t.to_state.value),
+        )
+        return _transition(existing[0])
+
+    def save_health(self, health: Health) -> None:
+        with self._tx():
+            self._upsert_health(health)
+
+    def _upsert_health(self, h: Health) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO health (service, state, since, reason, fail_streak, ok_streak,"
+            " slow_streak, window, last_checked, last_outcome, first_bad_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (h.service, h.state.value, _opt_ts(h.since), h.reason, _dumps(list(h.fail_streak)),
+             h.ok_streak, h.slow_streak, _dumps(list(h.window)), _opt_ts(h.last_checked),
+             None if h.last_outcome is None else h.last_outcome.value, _opt_ts(h.first_bad_at)),
+        )
+
+    def load_health(self, service: str) -> Health | None:
+        row = self._one(f"SELECT {_H_COLS} FROM health WHERE service = ?", (service,))
+        return None if row is None else _health(row)
+
+    def all_health(self) -> dict[str, Health]:
+        return {r[0]: _health(r) for r in self._rows(f"SELECT {_H_COLS} FROM health ORDER BY 1")}
+
+    def last_result(self, service: str) -> ProbeResult | None:
+        row = self._one(
+            f"SELECT {_P_COLS} FROM probes WHERE service = ? ORDER BY at DESC, id DESC LIMIT 1",
+            (service,),
+        )
+        return None if row is None else _probe(row)
+
+    def probes(
+        self, service: str | None = None, since: datetime | None = None
+    ) -> Iterator[ProbeResult]:
+        """Raw probe results in time order (export). Streams; rolled-up history is not here."""
+        where, params = _where(service=service, since=since)
+        cursor = self._db.execute(
+            f"SELECT {_P_COLS} FROM probes {where} ORDER BY at, id", params
+        )
+        while batch := cursor.fetchmany(1000):
+            yield from map(_probe, batch)
+
+    def pending_transitions(self) -> list[Transition]:
+        """Transitions not yet delivered to chat, oldest first."""
+        rows = self._rows(
+            f"SELECT {_T_COLS} FROM transitions WHERE delivered_at IS NULL ORDER BY id"
+        )
+        return [_transition(r) for r in rows]
+
+    def mark_delivered(self, ids: Iterable[int], at: datetime) -> None:
+        with self._tx() as db:
+            db.conn.executemany(
+                "UPDATE transitions SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
+                [(_ts(at), i) for i in ids],
+            )
+
+    def transitions(
+        self,
+        service: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Transition]:
+        """Transitions, newest last; with ``limit``, the newest ``limit`` of them."""
+        where, params = _where(service=service, since=since)
+        sql = f"SELECT {_T_COLS} FROM transitions {where} ORDER BY at DESC, id DESC"
+        if limit is not None:
+            sql, params = sql + " LIMIT ?", [*params, limit]
+        return [_transition(r) for r in reversed(self._rows(sql, params))]
+
+    def last_transition(self, service: str) -> Transition | None:
+        found = self.transitions(service, limit=1)
+        return found[0] if found else None
+
+    def risk_control_episodes(self, service: str, now: datetime, weeks: int = 1) -> int:
+        """Transitions into risk_control in the last ``weeks`` weeks."""
+        end = _ts(now)
+        row = self._one(
+            "SELECT COUNT(*) FROM transitions WHERE service = ? AND at > ? AND at <= ?"
+            " AND to_state = ?",
+            (service, end - weeks * 7 * 86400.0, end, State.RISK_CONTROL.value),
+        )
+        return int(row[0]) if row else 0
+
+    # --- maintenance ------------------------------------------------------------------------
+
+    def add_maintenance(
+        self,
+        service: str,
+        starts_at: datetime,
+        ends_at: datetime | None,
+        reason: str,
+        source: str,
+        external_id: str | None = None,
+    ) -> int:
+        """Add a window, or update the one with the same (service, source, external_id)."""
+        if not _SOURCE.fullmatch(source):
+            raise ValueError(f"maintenance source {source!r}: 'admin' or 'statuspage:<id>'")
+        with self._tx():
+            rows = self._rows(
+                "INSERT INTO maintenance (service, starts_at, ends_at, reason, source,"
+                " external_id) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (service, source, external_id) DO UPDATE SET"
+                " starts_at = excluded.starts_at, ends_at = excluded.ends_at,"
+                " reason = excluded.reason RETURNING id",
+                (service, _ts(starts_at), _opt_ts(ends_at), reason, source, external_id),
+            )
+        return int(rows[0][0])
+
+    def end_maintenance(self, service: str, at: datetime, source: str | None = None) -> int:
+        """End the windows active at ``at`` (of ``source`` only, if given). Returns how many."""
+        ts = _ts(at)
+        sql = (
+            "UPDATE maintenance SET ends_at = ? WHERE service = ? AND starts_at <= ?"
+            " AND (ends_at IS NULL OR ends_at > ?)"
+        )
+        params: list[Any] = [ts, service, ts, ts]
+        if source is not None:
+            sql, params = sql + " AND source = ?", [*params, source]
+        with self._tx() as db:
+            return db.execute(sql, params).rowcount
+
+    def active_maintenance(self, service: str, now: datetime) -> list[MaintenanceWindow]:
+        """Windows of ``service`` in force at ``now`` (started, not ended), by start time."""
+        ts = _ts(now)
+        rows = self._rows(
+            f"SELECT {_M_COLS} FROM maintenance WHERE service = ? AND starts_at <= ?"
+            " AND (ends_at IS NULL OR ends_at > ?) ORDER BY starts_at, id",
+            (service, ts, ts),
+        )
+        return [_window(r) for r in rows]
+
+    def maintenance_windows(
+        self, service: str | None, since: datetime, until: datetime
+    ) -> list[MaintenanceWindow]:
+        """Windows overlapping [since, until), by start time; ``service=None`` for all."""
+        sql = (
+            f"SELECT {_M_COLS} FROM maintenance WHERE starts_at < ?"
+            " AND (ends_at IS NULL OR ends_at > ?)"
+        )
+        params: list[Any] = [_ts(until), _ts(since)]
+        if service is not None:
+            sql, params = sql + " AND service = ?", [*params, service]
+        return [_window(r) for r in self._rows(sql + " ORDER BY starts_at, id", params)]
+
+    # --- detection leads --------------------------------------------------------------------
+
+    def record_detection_lead(
+        self,
+        service: str,
+        incident_id: str,
+        incident_name: str,
+        probe_first_bad_at: datetime | None,
+        page_confirmed_at: datetime,
+    ) -> None:
+        """Remember the lead of our probes over a status page. The first record wins."""
+        first, confirmed = _opt_ts(probe_first_bad_at), _ts(page_confirmed_at)
+        lead = None if first is None else confirmed - first
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO detection_leads (service, incident_id, incident_name,"
+                " probe_first_bad_at, page_confirmed_at, lead_seconds) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (service, incident_id) DO NOTHING",
+                (service, incident_id, incident_name, first, confirmed, lead),
+            )
+
+    def detection_leads(self, since: datetime) -> list[DetectionLead]:
+        """Leads whose incident the page confirmed at or after ``since``, oldest first."""
+        rows = self._rows(
+            "SELECT service, incident_id, incident_name, probe_first_bad_at, page_confirmed_at,"
+            " lead_seconds FROM detection_leads WHERE page_confirmed_at >= ?"
+            " ORDER BY page_confirmed_at, id",
+            (_ts(since),),
+        )
+        return [
+            DetectionLead(r[0], r[1], r[2], _opt_dt(r[3]), _dt(r[4]), r[5]) for r in rows
+        ]
+
+    # --- uptime ----------------------------------------------------------------------------
+
+    def uptime(self, service: str, window: timedelta, now: datetime) -> float | None:
+        """Time-weighted uptime % over (now - window, now].
+
+        Up = operational or degraded. Time in maintenance or unknown state (including before
+        the first transition) and time inside maintenance windows counts in neither numerator
+        nor denominator. None when no time is countable.
+        """
+        end = _ts(now)
+        span = window.total_seconds()
+        return self._uptimes(service, end, [span])[0]
+
+    def uptimes(
+        self, service: str, now: datetime, *, keys: Sequence[str] = tuple(UPTIME_WINDOWS)
+    ) -> dict[str, float | None]:
+        """``uptime`` for each of ``keys`` (of ``UPTIME_WINDOWS``: 24h, 7d, 30d, 90d) from one
+        read of the timeline; ask only for what you show (90d reads three times 30d's rows)."""
+        spans = [UPTIME_WINDOWS[key].total_seconds() for key in keys]
+        return dict(zip(keys, self._uptimes(service, _ts(now), spans), strict=True))
+
+    def _uptimes(self, service: str, end: float, spans: list[float]) -> list[float | None]:
+        if not spans:
+            return []
+        start = end - max(spans)
+        pieces = _countable(self._timeline(service, start, end), self._busy(service, start, end),
+                            start, end)
+        return _uptime_spans(pieces, end, spans)
+
+    def _timeline(self, service: str, start: float, end: float) -> list[tuple[float, str]]:
+        """(at, state entered) in time order: the last change before ``start``, every change in
+        [start, end], and the health row's state if it is newer than the last change."""
+        before = self._rows(
+            "SELECT at, to_state FROM transitions WHERE service = ? AND at < ?"
+            " ORDER BY at DESC, id DESC LIMIT 1",
+            (service, start),
+        )
+        during = self._rows(  # index order; ties on ``at`` by id below (SQLite sorts slowly)
+            "SELECT at, id, to_state FROM transitions WHERE service = ? AND at >= ? AND at <= ?"
+            " ORDER BY at",
+            (service, start, end),
+        )
+        during.sort()
+        timeline: list[tuple[float, str]] = before + [(at, state) for at, _, state in during]
+        row = self._one("SELECT since, state FROM health WHERE service = ?", (service,))
+        if row is not None and row[0] is not None and row[0] <= end:
+            since, state = row
+            if not timeline or (since >= timeline[-1][0] and state != timeline[-1][1]):
+                timeline.append((since, state))
+        return timeline
+
+    def _busy(self, service: str, start: float, end: float) -> list[tuple[float, float]]:
+        """Maintenance windows overlapping [start, end], clipped, sorted and merged."""
+        rows = self._rows(
+            "SELECT starts_at, ends_at FROM maintenance WHERE service = ? AND starts_at < ?"
+            " AND (ends_at IS NULL OR ends_at > ?) ORDER BY starts_at",
+            (service, end, start),
+        )
+        merged: list[tuple[float, float]] = []
+        for s, e in rows:
+            s, e = max(s, start), min(end if e is None else e, end)
+            if merged and s <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+            else:
+                merged.append((s, e))
+        return merged
+
+    # --- latency ---------------------------------------------------------------------------
+
+    def latency(
+        self, service: str, window: timedelta, now: datetime
+    ) -> tuple[float, float] | tuple[None, None]:
+        """(p50, p95) latency in ms of successful active probes over (now - window, now].
+
+        Windows within raw retention use raw rows (exact nearest-rank percentiles). Longer
+        windows use hourly rollups, approximated as the count-weighted mean of the hourly p50
+        and p95 (not a true percentile over the window; good enough for a stable service, and
+        it under-states tails concentrated in a few hours). Passive results (real generations,
+        minutes long) are left out. (None, None) when there is no sample.
+        """
+        end = _ts(now)
+        start = end - window.total_seconds()
+        if window <= timedelta(days=self.raw_days):
+            values = [v for (v,) in self._rows(
+                "SELECT latency_ms FROM probes"
+                f" WHERE service = ? AND at > ? AND at <= ? AND {_LATENCY_SAMPLE}",
+                (service, start, end),
+            )]
+            values.sort()  # cheaper here than in SQLite's sorter
+            return (_percentile(values, 50), _percentile(values, 95)) if values else (None, None)
+        row = self._one(
+            "SELECT SUM(latency_count), SUM(latency_count * latency_p50),"
+            " SUM(latency_count * latency_p95) FROM rollups"
+            " WHERE service = ? AND hour >= ? AND hour < ? AND latency_count > 0",
+            (service, _hour_floor(start), end),
+        )
+        if row is None or not row[0]:
+            return None, None
+        return row[1] / row[0], row[2] / row[0]
+
+    # --- retention -------------------------------------------------------------------------
+
+    def rollup(self, now: datetime) -> int:
+        """Aggregate raw probes of completed hours into ``rollups``; returns rows written.
+
+        Idempotent: each (service, hour) is recomputed from raw rows and replaced. Hours since
+        the last run are processed, plus the last hour already done (late results).
+        """
+        end = _hour_floor(_ts(now))
+        mark = self._meta("rollup_until")
+        if mark is not None:
+            start = float(mark) - _ROLLUP_GRACE
+        else:
+            first = self._one("SELECT MIN(at) FROM probes")
+            start = end if first is None or first[0] is None else _hour_floor(first[0])
+        written = 0
+        while start < end:
+            chunk_end = min(start + _ROLLUP_CHUNK, end)
+            written += self._rollup_range(start, chunk_end)
+            start = chunk_end
+        if mark is None or end > float(mark):
+            with self._tx():
+                self._set_meta("rollup_until", repr(end))
+        return written
+
+    def _rollup_range(self, start: float, end: float) -> int:
+        rows = self._rows(
+            "SELECT service, at, outcome, latency_ms, passive FROM probes"
+            " WHERE at >= ? AND at < ?",
+            (start, end),
+        )
+        groups: dict[tuple[str, float], list[tuple[Any, ...]]] = {}
+        for row in rows:
+            groups.setdefault((row[0], _hour_floor(row[1])), []).append(row)
+        with self._tx() as db:
+            db.conn.executemany(
+                "INSERT OR REPLACE INTO rollups (service, hour, count, successes, failures,"
+                " outcomes, latency_count, latency_sum, latency_p50, latency_p95)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*key, *_aggregate(group)) for key, group in groups.items()],
+            )
+        return len(groups)
+
+    def rollups(
+        self, service: str, since: datetime, until: datetime | None = None
+    ) -> list[HourlyRollup]:
+        """Hourly rollups of ``service`` starting in [since, until), oldest first."""
+        rows = self._rows(
+            f"SELECT {_R_COLS} FROM rollups WHERE service = ? AND hour >= ? AND hour < ?"
+            " ORDER BY hour",
+            (service, _ts(since), math.inf if until is None else _ts(until)),
+        )
+        return [
+            HourlyRollup(r[0], _dt(r[1]), r[2], r[3], r[4], json.loads(r[5]), *r[6:]) for r in rows
+        ]
+
+    def prune(
+        self, now: datetime, raw_days: int | None = None, rollup_days: int = 400
+    ) -> tuple[int, int]:
+        """Roll up, then delete raw probes older than ``raw_days`` (default: the store's) and
+        rollups older than ``rollup_days``. Only rolled-up probes are deleted. Transitions are
+        kept. Returns (probes deleted, rollups deleted)."""
+        self.rollup(now)
+        end = _ts(now)
+        days = self.raw_days if raw_days is None else raw_days
+        rolled_until = float(self._meta("rollup_until") or "-inf") - _ROLLUP_GRACE
+        keep_from = min(_hour_floor(end - days * 86400.0), rolled_until)
+        with self._tx() as db:
+            probes = db.execute("DELETE FROM probes WHERE at < ?", (keep_from,)).rowcount
+            rollups = db.execute(
+                "DELETE FROM rollups WHERE hour < ?", (end - rollup_days * 86400.0,)
+            ).rowcount
+        return probes, rollups
+
+
+# --- row mapping ----------------------------------------------------------------------------
+
+_P_COLS = "service, at, outcome, latency_ms, http_status, error, detail, passive"
+_T_COLS = "id, service, from_state, to_state, at, reason, evidence"
+_H_COLS = (
+    "service, state, since, reason, fail_streak, ok_streak, slow_streak, window, last_checked,"
+    " last_outcome, first_bad_at"
+)
+_M_COLS = "id, service, starts_at, ends_at, reason, source, external_id"
+_R_COLS = (
+    "service, hour, count, successes, failures, outcomes, latency_count, latency_sum,"
+    " latency_p50, latency_p95"
+)
+
+
+def _where(*, service: str | None, since: datetime | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if service is not None:
+        clauses.append("service = ?")
+        params.append(service)
+    if since is not None:
+        clauses.append("at >= ?")
+        params.append(_ts(since))
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _probe(r: tuple[Any, ...]) -> ProbeResult:
+    return ProbeResult(
+        service=r[0], at=_dt(r[1]), outcome=Outcome(r[2]), latency_ms=r[3], http_status=r[4],
+        error=r[5], detail=r[6], passive=bool(r[7]),
+    )
+
+
+def _transition(r: tuple[Any, ...]) -> Transition:
+    return Transition(
+        id=r[0], service=r[1], from_state=State(r[2]), to_state=State(r[3]), at=_dt(r[4]),
+        reason=r[5], evidence=json.loads(r[6]),
+    )
+
+
+def _health(r: tuple[Any, ...]) -> Health:
+    return Health(
+        service=r[0], state=State(r[1]), since=_opt_dt(r[2]), reason=r[3],
+        fail_streak=tuple(str(o) for o in json.loads(r[4])), ok_streak=r[5], slow_streak=r[6],
+        window=tuple(bool(b) for b in json.loads(r[7])), last_checked=_opt_dt(r[8]),
+        last_outcome=None if r[9] is None else Outcome(r[9]), first_bad_at=_opt_dt(r[10]),
+    )
+
+
+def _window(r: tuple[Any, ...]) -> MaintenanceWindow:
+    return MaintenanceWindow(
+        id=r[0], service=r[1], starts_at=_dt(r[2]), ends_at=_opt_dt(r[3]), reason=r[4],
+        source=r[5], external_id=r[6],
+    )
+
+
+def _aggregate(rows: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """One hour of (service, at, outcome, latency_ms, passive) rows → rollup columns."""
+    outcomes: dict[str, int] = {}
+    latencies: list[float] = []
+    for _, _, outcome, latency_ms, passive in rows:
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if outcome in _SUCCESS and not passive and latency_ms is not None:
+            latencies.append(latency_ms)
+    successes = sum(n for o, n in outcomes.items() if o in _SUCCESS)
+    failures = sum(n for o, n in outcomes.items() if o not in _SUCCESS and o not in _NEUTRAL)
+    latencies.sort()
+    p50 = _percentile(latencies, 50) if latencies else None
+    p95 = _percentile(latencies, 95) if latencies else None
+    return (len(rows), successes, failures, _dumps(dict(sorted(outcomes.items()))),
+            len(latencies), sum(latencies), p50, p95)
+
+
+# --- uptime arithmetic (pure) ---------------------------------------------------------------
+
+Piece = tuple[float, float, bool]  # (start, end, up) of countable time
+
+
+def _countable(
+    timeline: list[tuple[float, str]], busy: list[tuple[float, float]], start: float, end: float
+) -> list[Piece]:
+    """Countable pieces of [start, end] from the step function ``timeline`` (unknown before its
+    first point): known, non-maintenance states, minus the merged ``busy`` intervals."""
+    pieces: list[Piece] = []
+    j, n = 0, len(timeline)
+    for i, (at, state) in enumerate(timeline):
+        if state in _NOT_COUNTED:
+            continue
+        s = max(at, start)
+        e = min(timeline[i + 1][0], end) if i + 1 < n else end
+        up = state in _UP
+        while j < len(busy) and busy[j][1] <= s:
+            j += 1
+        k = j
+        while s < e:
+            if k < len(busy) and busy[k][0] < e:
+                if busy[k][0] > s:
+                    pieces.append((s, busy[k][0], up))
+                s = max(s, busy[k][1])
+                k += 1
+            else:
+                pieces.append((s, e, up))
+                break
+    return pieces
+
+
+def _uptime_spans(pieces: list[Piece], end: float, spans: list[float]) -> list[float | None]:
+    """Uptime % over (end - span, end] for each span, in one backward pass over ``pieces``."""
+    results: dict[float, float | None] = {}
+    up = counted = 0.0
+    i = len(pieces) - 1
+    for span in sorted(spans):
+        start = end - span
+        while i >= 0 and pieces[i][0] >= start:
+            s, e, is_up = pieces[i]
+            counted += e - s
+            up += (e - s) * is_up
+            i -= 1
+        part = max(0.0, pieces[i][1] - start) if i >= 0 else 0.0
+        part_up = part if i >= 0 and pieces[i][2] else 0.0
+        total = counted + part
+        results[span] = 100.0 * (up + part_up) / total if total > 0 else None
+    return [results[span] for span in spans]
