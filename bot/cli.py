@@ -1,0 +1,235 @@
+"""``sora-bot``: run the monitor, ask for status, probe now, export history, try the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import logging
+import re
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from adapters.console import ConsoleChat
+from bot.config import ConfigError, Settings, load_settings_from_environment
+from bot.messages import Table, render_table
+from bot.redact import Redactor, install_log_redaction
+
+EPILOG = """\
+environment:
+  SORA_BOT_CONFIG     config file (same as --config)
+  SORA_BOT_DB         SQLite database path (default ./sora-bot.db)
+  PORT                port for /healthz and /metrics (default 8080)
+  SORA_RELAY_BASE_URL, SORA_RELAY_API_KEY       official relay (OpenAI-compatible /v1)
+  SORA_REVERSE_BASE_URL, SORA_REVERSE_API_KEY   reverse relay (OpenAI-compatible /v1)
+  GEMINI_API_KEY      Veo 3.1 through the Gemini API
+Run 'sora-bot check-config' to see what is configured and what is missing.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sora-bot", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Can we generate video right now, and through which route? Probes Sora 2 / "
+                    "Sora 2 Pro relays, Veo 3.1, Sora Images, successors and vendor status pages "
+                    "without ever paying for a generation.")
+    p.add_argument("--config", metavar="PATH", help="TOML config file (env SORA_BOT_CONFIG)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="monitor continuously; alerts to chat (console when no token)",
+                   description="Probe every service on its interval, post alerts on state "
+                               "changes, serve GET /healthz and GET /metrics. Ctrl-C stops.")
+    st = sub.add_parser("status", help="current state from the database (instant, no probing)")
+    st.add_argument("service", nargs="?", help="one service id for detail")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    pr = sub.add_parser("probe", help="run one probe cycle now and print the results")
+    pr.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_parser("check-config", help="validate config; show what is configured or missing")
+    ex = sub.add_parser("export", help="export services, transitions and probe history")
+    ex.add_argument("--format", choices=("json", "csv"), default="json",
+                    help="json: everything; csv: the probe results (default json)")
+    ex.add_argument("--since", metavar="WHEN",
+                    help="ISO-8601 time/date or a duration back from now like 24h, 7d, 90m")
+    sub.add_parser("demo", help="offline demo: simulated providers, a scripted outage, ~30 s")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        from bot.demo import run_demo
+
+        _setup_logging(verbose=args.verbose, redactor=Redactor())
+        return asyncio.run(run_demo(out=sys.stdout))
+    try:
+        settings = load_settings_from_environment(args.config)
+    except ConfigError as e:
+        print(f"sora-bot: config error:\n{e}", file=sys.stderr)
+        return 2
+    _setup_logging(verbose=args.verbose or settings.log_level == "DEBUG",
+                   redactor=Redactor(settings.secrets()))
+    if args.command == "check-config":
+        return check_config(settings, sys.stdout)
+    try:
+        return asyncio.run(_dispatch(args, settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import open_runtime, run_forever
+    from bot.status import status_message, status_report
+
+    json_out = getattr(args, "json", False)
+    chat = ConsoleChat(sys.stderr if json_out else sys.stdout)
+    async with open_runtime(settings, chat=chat, channel="console") as rt:
+        now = rt.clock()
+        if args.command == "status":
+            if args.service and settings.service(args.service) is None:
+                known = ", ".join(s.id for s in settings.services)
+                print(f"sora-bot: unknown service {args.service!r}; known: {known}",
+                      file=sys.stderr)
+                return 2
+            report = status_report(rt.store, settings.services, now, only=args.service)
+            if json_out:
+                _print_json(report)
+            elif args.service:
+                print(_service_detail(rt, report["services"][0], now).plain())
+            else:
+                print(status_message(report, now).plain())
+            return 0
+        if args.command == "probe":
+            cycle = await rt.monitor.run_cycle(force=True)
+            report = status_report(rt.store, settings.services, rt.clock())
+            if json_out:
+                _print_json({"wall_seconds": round(cycle.wall_seconds, 3),
+                             "results": [_result_json(r) for r in cycle.results],
+                             "transitions": [_transition_json(t) for t in cycle.transitions],
+                             "services": report["services"]})
+            else:
+                print(status_message(report, rt.clock()).plain())
+                print(f"\n{len(cycle.results)} probes in {cycle.wall_seconds:.2f}s, "
+                      f"{len(cycle.transitions)} state changes")
+            return 0
+        if args.command == "export":
+            try:
+                since = parse_since(args.since, now) if args.since else None
+            except ValueError as e:
+                print(f"sora-bot: --since: {e}", file=sys.stderr)
+                return 2
+            export(rt.store, settings, now, since=since, fmt=args.format, out=sys.stdout)
+            return 0
+        if args.command == "run":
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            _announce_adapters(settings)
+            await run_forever(rt, stop=stop)
+            return 0
+    raise AssertionError(args.command)
+
+
+def _service_detail(rt: Any, row: dict[str, Any], now: datetime) -> Any:
+    from bot.status import service_message
+
+    recent = rt.store.transitions(service=row["id"])[-5:]
+    return service_message(row, [_transition_json(t) for t in recent], now)
+
+
+def check_config(settings: Settings, out: TextIO) -> int:
+    """Print what is configured and what is missing; never prints a secret value."""
+    rows = []
+    for s in settings.services:
+        key = ("set" if s.api_key else "not set") if s.api_key_env else "—"
+        where = s.base_url or "—"
+        rows.append(("✔" if s.missing is None else "✘", s.id, s.kind, s.model or s.component
+                     or ",".join(s.products), where, f"{s.api_key_env or '—'} ({key})",
+                     f"{s.interval:g}s", s.missing or "ready"))
+    table = Table(("", "id", "kind", "model/component", "base URL", "API key", "every",
+                   "missing"), tuple(rows))
+    out.write(f"config: {settings.config_path or 'none (built-in catalog)'}\n")
+    out.write(f"database: {settings.db_path}\nhealth/metrics port: {settings.port}\n")
+    chats = [name for name, on in (("slack", settings.slack_bot_token),
+                                   ("discord", settings.discord_token)) if on]
+    out.write(f"chat: {', '.join(chats) if chats else 'console (no chat token set)'}\n\n")
+    out.write(render_table(table) + "\n\n")
+    ready = sum(1 for s in settings.services if s.missing is None)
+    out.write(f"{ready} of {len(settings.services)} services ready to probe; the others show "
+              "as 'unknown — not configured' and are never counted as outages.\n")
+    return 0
+
+
+def _announce_adapters(settings: Settings) -> None:
+    log = logging.getLogger("bot")
+    if settings.slack_bot_token or settings.discord_token:
+        log.warning("chat tokens are set, but the Slack/Discord adapters are not part of this "
+                    "build yet; alerts go to the console")
+    else:
+        log.info("no chat token set: alerts go to the console")
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    m = re.fullmatch(r"(\d+)\s*([mhdw])", text.strip())
+    if m:
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
+        return now - timedelta(**{unit: int(m.group(1))})
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is neither ISO-8601 nor a duration like 24h or 7d") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def export(store: Any, settings: Settings, now: datetime, *, since: datetime | None, fmt: str,
+           out: TextIO) -> None:
+    from bot.status import status_report
+
+    probes = (_result_json(r) for r in store.probes(since=since))
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=["service", "at", "outcome", "latency_ms",
+                                                 "http_status", "error"], lineterminator="\n")
+        writer.writeheader()
+        for row in probes:
+            writer.writerow({k: row[k] for k in writer.fieldnames})
+        return
+    data = {"services": status_report(store, settings.services, now)["services"],
+            "transitions": [_transition_json(t) for t in store.transitions(since=since)],
+            "probes": list(probes)}
+    _print_json(data, out)
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _result_json(r: Any) -> dict[str, Any]:
+    return {"service": r.service, "at": _iso(r.at), "outcome": r.outcome.value,
+            "latency_ms": None if r.latency_ms is None else round(r.latency_ms, 1),
+            "http_status": r.http_status, "error": r.error, "detail": r.detail}
+
+
+def _transition_json(t: Any) -> dict[str, Any]:
+    return {"service": t.service, "from": t.from_state.value, "to": t.to_state.value,
+            "at": _iso(t.at), "reason": t.reason}
+
+
+def _print_json(data: Any, out: TextIO | None = None) -> None:
+    (out or sys.stdout).write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _setup_logging(*, verbose: bool, redactor: Redactor) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx2", "httpcore", "apscheduler", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    install_log_redaction(redactor)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

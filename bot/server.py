@@ -1,0 +1,46 @@
+"""The bot's HTTP surface: ``GET /healthz`` and ``GET /metrics`` (adapters may add routes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from aiohttp import web
+
+from bot.metrics import CONTENT_TYPE, Metrics
+
+
+def build_app(*, metrics: Metrics, last_cycle: Callable[[], datetime | None],
+              clock: Callable[[], datetime], started_at: datetime, stale_after: float
+              ) -> web.Application:
+    """Healthy while probe cycles keep finishing; 503 once the last one is ``stale_after`` old."""
+
+    async def healthz(request: web.Request) -> web.Response:
+        now = clock()
+        last = last_cycle()
+        age = (now - (last or started_at)).total_seconds()
+        ok = age <= stale_after
+        body = {"status": "ok" if ok else "stale",
+                "last_cycle": last.isoformat() if last else None,
+                "seconds_since_last_cycle": round(age, 1)}
+        return web.json_response(body, status=200 if ok else 503)
+
+    async def metrics_view(request: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_view)
+    return app
+
+
+async def serve(app: web.Application, *, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start ``app``; returns the runner (to clean up) and the bound port (``port=0`` allowed)."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, backlog=1024).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner, int(runner.addresses[0][1])
