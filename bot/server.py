@@ -35,8 +35,11 @@ def build_app(*, metrics: Metrics, last_cycle: Callable[[], datetime | None],
 
 
 async def serve(app: web.Application, *, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Start ``app``; returns the runner (to clean up) and the bound port (``port=0`` allowed)."""
-    runner = web.AppRunner(app, access_log=None)
+    """Start ``app``; returns the runner (to clean up) and the bound port (``port=0`` allowed).
+
+    The backlog is raised from aiohttp's 128 so hundreds of clients can connect at once.
+    """
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port, backlog=1024).start()

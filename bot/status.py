@@ -80,8 +80,14 @@ def _ago(iso: str | None, now: datetime) -> str:
 
 
 def _status_cell(row: dict[str, Any]) -> str:
-    label = State(row["status"]).label
-    return f"{label} — not configured" if not row["configured"] else label
+    """``unknown`` always says which kind: not configured, no data, credentials rejected."""
+    state = State(row["status"])
+    if state is not State.UNKNOWN:
+        return state.label
+    if not row["configured"]:
+        return "unknown — not configured"
+    why = (row["detail"] or "no data").split(":")[0].split("(")[0].strip()
+    return f"unknown — {why}"
 
 
 def status_message(report: dict[str, Any], now: datetime) -> Message:

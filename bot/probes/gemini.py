@@ -17,14 +17,12 @@ from bot.models import Observation
 from bot.probes.http import (
     Clock,
     Fetched,
-    InvalidJSON,
     as_text,
+    decode_object,
     dicts,
     excerpt,
-    failed,
     fetch,
     join_url,
-    load_json,
     scrub,
     short,
 )
@@ -54,18 +52,9 @@ def request_url(base_url: str, *, model: str) -> str:
 def interpret(fetched: Fetched, *, model: str, authenticated: bool,
               secrets: tuple[str, ...] = ()) -> Observation:
     """Turn one ``models.get`` exchange into an observation (pure)."""
-    if fetched.exception is not None:
-        return failed(fetched, secrets=secrets, authenticated=authenticated)
-    try:
-        data: Any = load_json(fetched.body)
-    except InvalidJSON as e:
-        if fetched.ok:
-            return failed(fetched, secrets=secrets, authenticated=authenticated,
-                          exception="InvalidJSON", message=str(e))
-        data = None
-    if fetched.ok and not isinstance(data, dict):
-        return failed(fetched, secrets=secrets, authenticated=authenticated,
-                      exception="InvalidJSON", message="expected a JSON object")
+    data, failure = decode_object(fetched, secrets=secrets, authenticated=authenticated)
+    if failure is not None:
+        return failure
     code, message = parse_error(data)
     detail = None
     if fetched.ok and code is None and message is None and isinstance(data, dict):

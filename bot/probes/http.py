@@ -208,6 +208,28 @@ def failed(fetched: Fetched, *, secrets: Sequence[str] = (), authenticated: bool
     ), secrets)
 
 
+def decode_object(fetched: Fetched, *, secrets: Sequence[str] = (), authenticated: bool = True
+                  ) -> tuple[Any, Observation | None]:
+    """The JSON body of an API exchange, or the failure observation that ends the probe.
+
+    A transport failure, or a 2xx whose body is not a JSON object, ends it. A non-2xx body that
+    is not JSON (an HTML 502 page and the like) yields ``None``: the status says it all.
+    """
+    if fetched.exception is not None:
+        return None, failed(fetched, secrets=secrets, authenticated=authenticated)
+    try:
+        data: Any = load_json(fetched.body)
+    except InvalidJSON as e:
+        if fetched.ok:
+            return None, failed(fetched, secrets=secrets, authenticated=authenticated,
+                                exception="InvalidJSON", message=str(e))
+        return None, None
+    if fetched.ok and not isinstance(data, dict):
+        return None, failed(fetched, secrets=secrets, authenticated=authenticated,
+                            exception="InvalidJSON", message="expected a JSON object")
+    return data, None
+
+
 # --- small parse helpers ----------------------------------------------------------------------
 
 def join_url(base: str, *parts: str) -> str:

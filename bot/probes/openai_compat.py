@@ -19,13 +19,11 @@ from bot.models import Observation
 from bot.probes.http import (
     Clock,
     Fetched,
-    InvalidJSON,
     as_text,
+    decode_object,
     excerpt,
-    failed,
     fetch,
     join_url,
-    load_json,
     parse_timestamp,
     scrub,
     short,
@@ -59,18 +57,9 @@ def request_url(base_url: str, *, probe: str, model: str) -> str:
 def interpret(fetched: Fetched, *, probe: str, model: str, authenticated: bool,
               secrets: tuple[str, ...] = ()) -> Observation:
     """Turn one exchange into an observation (pure): error envelope, shutdown date, detail."""
-    if fetched.exception is not None:
-        return failed(fetched, secrets=secrets, authenticated=authenticated)
-    try:
-        data: Any = load_json(fetched.body)
-    except InvalidJSON as e:
-        if fetched.ok:
-            return failed(fetched, secrets=secrets, authenticated=authenticated,
-                          exception="InvalidJSON", message=str(e))
-        data = None  # an HTML 502 page and the like: the status says it all
-    if fetched.ok and not isinstance(data, dict):
-        return failed(fetched, secrets=secrets, authenticated=authenticated,
-                      exception="InvalidJSON", message="expected a JSON object")
+    data, failure = decode_object(fetched, secrets=secrets, authenticated=authenticated)
+    if failure is not None:
+        return failure
     code, message = parse_error(data, failed_status=not fetched.ok)
     shutdown: datetime | None = None
     detail: str | None = None

@@ -10,22 +10,7 @@ from typing import Self
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-
-async def serve(app: web.Application, *, backlog: int = 1024) -> tuple[web.AppRunner, str]:
-    """Start ``app`` on an ephemeral loopback port; return the runner and ``http://127.0.0.1:PORT``.
-
-    The backlog is raised from aiohttp's 128 so 200+ clients can connect at once.
-    """
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=backlog)
-        await site.start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
+from bot.server import serve
 
 
 class LoopbackServer:
@@ -56,7 +41,8 @@ class LoopbackServer:
         if self._runner is not None:
             return self.url
         self._stopping.clear()
-        self._runner, self.base_url = await serve(self.build_app())
+        self._runner, port = await serve(self.build_app(), host="127.0.0.1", port=0)
+        self.base_url = f"http://127.0.0.1:{port}"
         return self.url
 
     async def stop(self) -> None:
