@@ -132,7 +132,7 @@ def _not_configured(o: Observation, c: Context) -> Verdict | None:
 
 def _network(o: Observation, c: Context) -> Verdict | None:
     if o.exception == "NameResolutionError":
-        return Verdict(Outcome.NETWORK, "the bot could not resolve the host: no data "
+        return Verdict(Outcome.NETWORK, "the bot could not resolve the host "
                        "(check the bot's DNS/network)")
     return None
 

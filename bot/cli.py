@@ -90,11 +90,13 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     async with open_runtime(settings, chat=chat, channel="console") as rt:
         now = rt.clock()
         if args.command == "status":
-            if args.service and settings.service(args.service) is None:
-                known = ", ".join(s.id for s in settings.services)
-                print(f"sora-bot: unknown service {args.service!r}; known: {known}",
-                      file=sys.stderr)
-                return 2
+            if args.service:
+                svc = settings.service(args.service)
+                if svc is None or not svc.enabled:
+                    known = ", ".join(s.id for s in settings.services if s.enabled)
+                    why = "is disabled in the config" if svc else "is not a service"
+                    print(f"sora-bot: {args.service!r} {why}; known: {known}", file=sys.stderr)
+                    return 2
             report = status_report(rt.store, settings.services, now, only=args.service)
             if json_out:
                 _print_json(report)
@@ -144,10 +146,11 @@ def _service_detail(rt: Any, row: dict[str, Any], now: datetime) -> Any:
 
 def check_config(settings: Settings, out: TextIO) -> int:
     """Print what is configured and what is missing; never prints a secret value."""
+    redactor = Redactor(settings.secrets())
     rows = []
     for s in settings.services:
         key = ("set" if s.api_key else "not set") if s.api_key_env else "—"
-        where = s.base_url or "—"
+        where = redactor(s.base_url) or "—"
         rows.append(("✔" if s.missing is None else "✘", s.id, s.kind, s.model or s.component
                      or ",".join(s.products), where, f"{s.api_key_env or '—'} ({key})",
                      f"{s.interval:g}s", s.missing or "ready"))

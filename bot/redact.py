@@ -10,6 +10,8 @@ from collections.abc import Iterable
 _TOKEN_SHAPES = re.compile(
     r"(?:sk-[A-Za-z0-9_-]{8,}|xox[abposr]-[A-Za-z0-9-]{8,}|xapp-[A-Za-z0-9-]{8,}"
     r"|AIza[0-9A-Za-z_-]{20,}|Bearer\s+[A-Za-z0-9._~+/-]{8,}=*)")
+# Credentials inside a URL: https://user:password@host/…
+_URL_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s@]+@", re.I)
 REDACTED = "[redacted]"
 
 
@@ -25,6 +27,7 @@ class Redactor:
             return None
         if self._known is not None:
             text = self._known.sub(REDACTED, text)
+        text = _URL_USERINFO.sub(rf"\1{REDACTED}@", text)
         return _TOKEN_SHAPES.sub(REDACTED, text)
 
 
