@@ -26,8 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bot.config import ServiceConfig
 from bot.models import Health, Outcome, State
-from bot.store import Store, stars
+from bot.status import status_report
+from bot.store import Store
 
 NOW = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
 DAYS, RAW_DAYS = 90, 14
@@ -108,14 +110,10 @@ def finish(store: Store, services: list[str], rng: random.Random) -> None:
 
 
 def status(store: Store, services: list[str]) -> list[dict[str, object]]:
-    """Everything `/sora status` shows, for every service."""
-    rows: list[dict[str, object]] = []
-    for service in services:
-        health = store.load_health(service)
-        uptime = store.uptimes(service, NOW, keys=SHOWN)
-        p50, p95 = store.latency(service, timedelta(hours=24), NOW)
-        rows.append({"id": service, "status": health.state if health else None,
-                     "uptime": uptime, "latency_ms": (p50, p95), "stars": stars(uptime["30d"])})
+    """Exactly what `sora-bot status` and `/sora status` run: ``bot.status.status_report``."""
+    configs = tuple(ServiceConfig(id=s, name=s, kind="openai_compat", model="m",
+                                  base_url="http://relay.invalid/v1") for s in services)
+    rows: list[dict[str, object]] = status_report(store, configs, NOW)["services"]
     return rows
 
 
