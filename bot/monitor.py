@@ -178,9 +178,3 @@ class Monitor:
             if timedelta(0) < confirmed - h.first_bad_at <= timedelta(hours=12):
                 self._store.record_detection_lead(covered, incident_id, self._redact(name) or "",
                                                   h.first_bad_at, confirmed)
-
-    def health(self, service: str) -> Health:
-        return self._health.get(service, Health(service=service))
-
-    def state_of(self, service: str) -> State:
-        return self.health(service).state

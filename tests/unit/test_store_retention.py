@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,12 +14,6 @@ HOUR_START = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 H = timedelta(hours=1)
 SVC = "sora-relay"
-
-
-@pytest.fixture
-def store() -> Iterator[Store]:
-    with Store(":memory:") as s:
-        yield s
 
 
 def probe(store: Store, at: datetime, latency_ms: float | None, outcome: Outcome = Outcome.OK,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,12 +13,6 @@ NOW = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 H = timedelta(hours=1)
 SVC = "sora-relay"
-
-
-@pytest.fixture
-def store() -> Iterator[Store]:
-    with Store(":memory:") as s:
-        yield s
 
 
 def timeline(store: Store, *changes: tuple[timedelta, State], service: str = SVC) -> None:
