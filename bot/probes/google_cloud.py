@@ -18,14 +18,12 @@ from bot.config import ServiceConfig
 from bot.models import IncidentRef, Observation
 from bot.probes.http import (
     Clock,
-    InvalidJSON,
     as_text,
     dicts,
-    failed,
     fetch,
     join_url,
-    load_json,
     parse_timestamp,
+    read_feed,
     short,
 )
 from bot.probes.statuspage import status_rank, worst_status
@@ -123,14 +121,10 @@ async def probe_google_cloud(service: ServiceConfig, *, client: httpx2.AsyncClie
     fetched = await fetch(client, join_url(service.base_url, "incidents.json"),
                           headers={"Accept": "application/json"}, timeout=service.timeout,
                           max_bytes=service.max_body_bytes, clock=clock)
-    if not fetched.ok:
-        return failed(fetched)
-    try:
-        data = load_json(fetched.body)
-    except InvalidJSON as e:
-        return failed(fetched, exception="InvalidJSON", message=str(e))
-    if not isinstance(data, list):
-        return failed(fetched, exception="InvalidJSON", message="expected a list of incidents")
+    data, failure = read_feed(fetched, valid=lambda d: isinstance(d, list),
+                              expected="a list of incidents")
+    if failure is not None:
+        return failure
     view = parse_incidents(data, service.products, now)
     return Observation(
         latency_ms=fetched.latency_ms, http_status=fetched.status, component_status=view.status,

@@ -230,6 +230,21 @@ def decode_object(fetched: Fetched, *, secrets: Sequence[str] = (), authenticate
     return data, None
 
 
+def read_feed(fetched: Fetched, *, valid: Callable[[Any], bool], expected: str
+              ) -> tuple[Any, Observation | None]:
+    """A status feed's JSON, or the failure observation: any non-2xx answer, a body that is
+    not JSON, or JSON that fails ``valid`` (then the message says ``expected …``)."""
+    if not fetched.ok:
+        return None, failed(fetched)
+    try:
+        data = load_json(fetched.body)
+    except InvalidJSON as e:
+        return None, failed(fetched, exception="InvalidJSON", message=str(e))
+    if not valid(data):
+        return None, failed(fetched, exception="InvalidJSON", message=f"expected {expected}")
+    return data, None
+
+
 # --- small parse helpers ----------------------------------------------------------------------
 
 def join_url(base: str, *parts: str) -> str:

@@ -19,13 +19,12 @@ from bot.config import ServiceConfig
 from bot.models import IncidentRef, Observation
 from bot.probes.http import (
     Clock,
-    InvalidJSON,
     as_text,
     dicts,
     fetch,
     join_url,
-    load_json,
     parse_timestamp,
+    read_feed,
 )
 from bot.probes.statuspage import (
     ComponentView,
@@ -62,22 +61,20 @@ async def probe_incidentio(service: ServiceConfig, *, client: httpx2.AsyncClient
     else:
         feed = await fetch(client, proxy_url(service.base_url), headers=headers,
                            timeout=remaining, max_bytes=service.max_body_bytes, clock=clock)
+        data, failure = read_feed(
+            feed, valid=lambda d: isinstance(d, dict) and isinstance(d.get("incidents"), list),
+            expected="an incidents feed")
         note = None
-        if feed.exception is not None:
+        if failure is None:
+            incident, maintenance, feed_status = parse_proxy_incidents(
+                data, view.component_id or service.component, now,
+                page_url=service.base_url.rstrip("/"))
+        elif feed.exception is not None:
             note = f"incidents feed unavailable: {feed.exception}"
         elif not feed.ok:
             note = f"incidents feed unavailable: HTTP {feed.status}"
         else:
-            try:
-                data = load_json(feed.body)
-            except InvalidJSON:
-                data = None
-            if not isinstance(data, dict) or not isinstance(data.get("incidents"), list):
-                note = "incidents feed unavailable: unexpected payload"
-            else:
-                incident, maintenance, feed_status = parse_proxy_incidents(
-                    data, view.component_id or service.component, now,
-                    page_url=service.base_url.rstrip("/"))
+            note = "incidents feed unavailable: unexpected payload"
     merged = merge(view, incident=incident, maintenance=maintenance, feed_status=feed_status)
     detail = merged.detail if note is None else f"{merged.detail}; {note}"
     return view_observation(merged, latency_ms=(clock() - start) * 1000.0,

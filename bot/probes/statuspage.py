@@ -19,14 +19,12 @@ from bot.models import IncidentRef, Observation
 from bot.probes.http import (
     Clock,
     Fetched,
-    InvalidJSON,
     as_text,
     dicts,
-    failed,
     fetch,
     join_url,
-    load_json,
     parse_timestamp,
+    read_feed,
 )
 
 # Worst last. "full_outage" is incident.io's word; Statuspage says "major_outage".
@@ -206,16 +204,10 @@ def summary_url(base_url: str) -> str:
 
 def read_summary(fetched: Fetched, *, component: str) -> ComponentView | Observation:
     """The component view, or the observation of why the summary could not be read."""
-    if not fetched.ok:
-        return failed(fetched)
-    try:
-        data = load_json(fetched.body)
-    except InvalidJSON as e:
-        return failed(fetched, exception="InvalidJSON", message=str(e))
-    if not isinstance(data, dict) or not isinstance(data.get("components"), list):
-        return failed(fetched, exception="InvalidJSON",
-                      message="expected a Statuspage summary (an object with 'components')")
-    return parse_summary(data, component)
+    data, failure = read_feed(
+        fetched, valid=lambda d: isinstance(d, dict) and isinstance(d.get("components"), list),
+        expected="a Statuspage summary (an object with 'components')")
+    return failure if failure is not None else parse_summary(data, component)
 
 
 def view_observation(view: ComponentView, *, latency_ms: float, http_status: int | None,
