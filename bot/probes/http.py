@@ -20,12 +20,12 @@ from urllib.parse import quote
 import httpx2
 
 from bot.models import Observation
+from bot.redact import Redactor
 
 Clock = Callable[[], float]
 
 EXCERPT_CHARS = 2000  # body_excerpt length: enough for captcha / 风控 / rate-limit wording
 MESSAGE_CHARS = 500  # error_message length
-REDACTED = "[redacted]"
 
 _DNS_MARKERS = (
     "name or service not known",
@@ -158,30 +158,21 @@ def excerpt(body: bytes, *, secrets: Sequence[str] = (), limit: int = EXCERPT_CH
     """
     longest = max((len(s) for s in secrets), default=0)
     decoded = body[: (limit + longest) * 4].decode("utf-8", errors="replace")
-    return (redact(decoded, secrets) or "")[:limit]
-
-
-def redact(text: str | None, secrets: Sequence[str]) -> str | None:
-    """``text`` with every occurrence of every (non-empty) secret replaced by "[redacted]"."""
-    if text is None:
-        return None
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
+    return (Redactor(secrets)(decoded) or "")[:limit]
 
 
 def scrub(observation: Observation, secrets: Sequence[str]) -> Observation:
     """Remove secrets from every free-text field of an observation (the last step of a probe)."""
     if not any(secrets):
         return observation
+    redact = Redactor(secrets)
     return replace(
         observation,
-        error_code=redact(observation.error_code, secrets),
-        error_message=redact(observation.error_message, secrets),
-        body_excerpt=redact(observation.body_excerpt, secrets) or "",
-        detail=redact(observation.detail, secrets),
-        component_name=redact(observation.component_name, secrets),
+        error_code=redact(observation.error_code),
+        error_message=redact(observation.error_message),
+        body_excerpt=redact(observation.body_excerpt) or "",
+        detail=redact(observation.detail),
+        component_name=redact(observation.component_name),
     )
 
 
