@@ -81,6 +81,16 @@ class Outcome(StrEnum):
     def is_success(self) -> bool:
         return self in (Outcome.OK, Outcome.REACHABLE, Outcome.SLOW)
 
+    @property
+    def is_failure(self) -> bool:
+        """A failure of the service itself (not our config, our network, or maintenance)."""
+        return not self.is_success and self not in _NO_SIGNAL
+
+
+# Outcomes that say nothing about the service's own health.
+_NO_SIGNAL = frozenset({Outcome.NOT_CONFIGURED, Outcome.MAINTENANCE, Outcome.NETWORK,
+                        Outcome.MISCONFIGURED})
+
 
 @dataclass(frozen=True, slots=True)
 class IncidentRef:

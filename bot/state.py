@@ -26,9 +26,6 @@ from datetime import datetime
 
 from bot.models import Health, Outcome, Policy, ProbeResult, State, Transition
 
-# Outcomes that say nothing about the service's own health: kept out of the success-rate window.
-_NO_SIGNAL = frozenset({Outcome.NOT_CONFIGURED, Outcome.MAINTENANCE, Outcome.NETWORK,
-                        Outcome.MISCONFIGURED})
 _STREAK_CAP = 50
 _SEVERE = frozenset({Outcome.THROTTLED, Outcome.RISK_CONTROL, Outcome.UNAVAILABLE,
                      Outcome.REFUSED})
@@ -52,7 +49,7 @@ def step(health: Health, result: ProbeResult, policy: Policy, now: datetime
     outcome = result.outcome
     success = outcome.is_success
     window = health.window
-    if policy.use_window and outcome not in _NO_SIGNAL:
+    if policy.use_window and (success or outcome.is_failure):  # only what speaks of the service
         window = (*window, success)[-policy.window:]
     folded = replace(
         health,
@@ -62,7 +59,7 @@ def step(health: Health, result: ProbeResult, policy: Policy, now: datetime
         fail_streak=() if success else (*health.fail_streak, outcome.value)[-_STREAK_CAP:],
         last_checked=now,
         last_outcome=outcome,
-        first_bad_at=health.first_bad_at or (now if _is_failure(outcome) else None),
+        first_bad_at=health.first_bad_at or (now if outcome.is_failure else None),
     )
     target = _target(folded, outcome, result, policy)
     if target is None:
@@ -130,10 +127,6 @@ def _settle(h: Health) -> Health:
     if h.state is State.OPERATIONAL and h.last_outcome is not None and h.last_outcome.is_success:
         return replace(h, first_bad_at=None)
     return h
-
-
-def _is_failure(outcome: Outcome) -> bool:
-    return not outcome.is_success and outcome not in _NO_SIGNAL
 
 
 def _evidence(h: Health, result: ProbeResult) -> dict[str, object]:

@@ -51,10 +51,6 @@ _SUCCESS = frozenset(o.value for o in Outcome if o.is_success)
 _LATENCY_SAMPLE = (
     "passive = 0 AND latency_ms IS NOT NULL AND outcome IN ('ok', 'reachable', 'slow')"
 )
-# Outcomes that say nothing about the service itself: not counted as rollup failures.
-_NEUTRAL = frozenset(
-    {Outcome.NOT_CONFIGURED, Outcome.NETWORK, Outcome.MAINTENANCE, Outcome.MISCONFIGURED}
-)
 _SOURCE = re.compile(r"admin|statuspage:.+")
 _ROLLUP_GRACE = HOUR  # the last rolled-up hour is recomputed once more, for late results
 _ROLLUP_CHUNK = 24 * HOUR
@@ -775,7 +771,7 @@ def _aggregate(rows: list[tuple[Any, ...]]) -> tuple[Any, ...]:
         if outcome in _SUCCESS and not passive and latency_ms is not None:
             latencies.append(latency_ms)
     successes = sum(n for o, n in outcomes.items() if o in _SUCCESS)
-    failures = sum(n for o, n in outcomes.items() if o not in _SUCCESS and o not in _NEUTRAL)
+    failures = sum(n for o, n in outcomes.items() if Outcome(o).is_failure)
     latencies.sort()
     p50 = _percentile(latencies, 50) if latencies else None
     p95 = _percentile(latencies, 95) if latencies else None
