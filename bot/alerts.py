@@ -16,6 +16,7 @@ from bot.models import State, Transition
 from bot.store import Store
 
 log = logging.getLogger(__name__)
+_EPISODE_LOOKBACK = 100  # transitions read back to find where a bad episode began
 
 
 def transition_message(t: Transition, *, name: str, bad_since: datetime | None = None
@@ -48,7 +49,7 @@ def transition_message(t: Transition, *, name: str, bad_since: datetime | None =
 def bad_since(store: Store, t: Transition) -> datetime | None:
     """When the bad episode that ``t`` ends began (the first transition out of operational)."""
     start = None
-    for prev in reversed(store.transitions(service=t.service)):
+    for prev in reversed(store.transitions(service=t.service, limit=_EPISODE_LOOKBACK)):
         if prev.id is not None and t.id is not None and prev.id >= t.id:
             continue
         if not prev.to_state.is_bad:

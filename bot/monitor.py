@@ -161,9 +161,7 @@ class Monitor:
                     source, external_id=m.id)
         if obs.maintenance is None and obs.http_status is not None and obs.exception is None:
             for target in (svc.id, *svc.covers):
-                for w in self._store.active_maintenance(target, now):
-                    if w.source == source:
-                        self._store.end_maintenance(target, now, source=source)
+                self._store.end_maintenance(target, now, source=source)
 
     def _record_leads(self, svc: ServiceConfig, obs: Observation, t: Transition) -> None:
         """The page confirmed an incident: did one of the services it covers go bad first?"""
