@@ -16,6 +16,8 @@ from bot.config import Settings
 from bot.metrics import Metrics
 from bot.monitor import Monitor
 from bot.redact import Redactor
+from bot.scheduler import build_scheduler
+from bot.server import build_app, serve
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -64,9 +66,6 @@ async def open_runtime(settings: Settings, *, chat: ChatPort, channel: str = "al
 
 async def run_forever(rt: Runtime, *, stop: asyncio.Event) -> None:
     """``sora-bot run``: scheduler + HTTP server until ``stop`` is set."""
-    from bot.scheduler import build_scheduler
-    from bot.server import build_app, serve
-
     s = rt.settings
     shortest = min((svc.interval for svc in s.services if svc.enabled), default=60.0)
     app = build_app(metrics=rt.metrics, last_cycle=lambda: rt.monitor.last_cycle_at,

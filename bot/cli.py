@@ -15,9 +15,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from adapters.console import ConsoleChat
+from bot.app import Runtime, open_runtime, run_forever
 from bot.config import ConfigError, Settings, load_settings_from_environment
-from bot.messages import Table, render_table
+from bot.demo import run_demo
+from bot.messages import Message, Table, render_table
 from bot.redact import Redactor, install_log_redaction
+from bot.status import (
+    result_json,
+    service_message,
+    status_message,
+    status_report,
+    transition_json,
+)
+from bot.store import Store
 
 EPILOG = """\
 environment:
@@ -62,8 +72,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
-        from bot.demo import run_demo
-
         _setup_logging(verbose=args.verbose, redactor=Redactor())
         return asyncio.run(run_demo(out=sys.stdout))
     try:
@@ -82,9 +90,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import open_runtime, run_forever
-    from bot.status import status_message, status_report
-
     json_out = getattr(args, "json", False)
     chat = ConsoleChat(sys.stderr if json_out else sys.stdout)
     async with open_runtime(settings, chat=chat, channel="console") as rt:
@@ -110,8 +115,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             report = status_report(rt.store, settings.services, rt.clock())
             if json_out:
                 _print_json({"wall_seconds": round(cycle.wall_seconds, 3),
-                             "results": [_result_json(r) for r in cycle.results],
-                             "transitions": [_transition_json(t) for t in cycle.transitions],
+                             "results": [result_json(r) for r in cycle.results],
+                             "transitions": [transition_json(t) for t in cycle.transitions],
                              "services": report["services"]})
             else:
                 print(status_message(report, rt.clock()).plain())
@@ -137,11 +142,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     raise AssertionError(args.command)
 
 
-def _service_detail(rt: Any, row: dict[str, Any], now: datetime) -> Any:
-    from bot.status import service_message
-
-    recent = rt.store.transitions(service=row["id"])[-5:]
-    return service_message(row, [_transition_json(t) for t in recent], now)
+def _service_detail(rt: Runtime, row: dict[str, Any], now: datetime) -> Message:
+    recent = rt.store.transitions(service=row["id"], limit=5)
+    return service_message(row, [transition_json(t) for t in recent], now)
 
 
 def check_config(settings: Settings, out: TextIO) -> int:
@@ -189,11 +192,9 @@ def parse_since(text: str, now: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def export(store: Any, settings: Settings, now: datetime, *, since: datetime | None, fmt: str,
+def export(store: Store, settings: Settings, now: datetime, *, since: datetime | None, fmt: str,
            out: TextIO) -> None:
-    from bot.status import status_report
-
-    probes = (_result_json(r) for r in store.probes(since=since))
+    probes = (result_json(r) for r in store.probes(since=since))
     if fmt == "csv":
         writer = csv.DictWriter(out, fieldnames=["service", "at", "outcome", "latency_ms",
                                                  "http_status", "error"], lineterminator="\n")
@@ -202,24 +203,9 @@ def export(store: Any, settings: Settings, now: datetime, *, since: datetime | N
             writer.writerow({k: row[k] for k in writer.fieldnames})
         return
     data = {"services": status_report(store, settings.services, now)["services"],
-            "transitions": [_transition_json(t) for t in store.transitions(since=since)],
+            "transitions": [transition_json(t) for t in store.transitions(since=since)],
             "probes": list(probes)}
     _print_json(data, out)
-
-
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _result_json(r: Any) -> dict[str, Any]:
-    return {"service": r.service, "at": _iso(r.at), "outcome": r.outcome.value,
-            "latency_ms": None if r.latency_ms is None else round(r.latency_ms, 1),
-            "http_status": r.http_status, "error": r.error, "detail": r.detail}
-
-
-def _transition_json(t: Any) -> dict[str, Any]:
-    return {"service": t.service, "from": t.from_state.value, "to": t.to_state.value,
-            "at": _iso(t.at), "reason": t.reason}
 
 
 def _print_json(data: Any, out: TextIO | None = None) -> None:

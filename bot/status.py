@@ -5,7 +5,7 @@ Answers from the store only (never probes), so it is instant.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.config import ServiceConfig
@@ -18,15 +18,29 @@ from bot.messages import (
     neutralize,
     severity_of,
 )
-from bot.models import Health, State
+from bot.models import Health, ProbeResult, State, Transition
 from bot.store import Store, stars
 
 _WORST_FIRST = [State.SUSPENDED, State.RISK_CONTROL, State.DEGRADED, State.RETIRED,
                 State.MAINTENANCE, State.UNKNOWN, State.OPERATIONAL]
 
 
-def _iso(dt: datetime | None) -> str | None:
-    return dt.isoformat().replace("+00:00", "Z") if dt else None
+def iso_utc(dt: datetime | None) -> str | None:
+    """ISO-8601 UTC with a ``Z``, the form every JSON output uses."""
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z") if dt else None
+
+
+def result_json(r: ProbeResult) -> dict[str, Any]:
+    """One probe result in the ``export`` shape."""
+    return {"service": r.service, "at": iso_utc(r.at), "outcome": r.outcome.value,
+            "latency_ms": None if r.latency_ms is None else round(r.latency_ms, 1),
+            "http_status": r.http_status, "error": r.error, "detail": r.detail}
+
+
+def transition_json(t: Transition) -> dict[str, Any]:
+    """One transition in the ``export`` shape."""
+    return {"service": t.service, "from": t.from_state.value, "to": t.to_state.value,
+            "at": iso_utc(t.at), "reason": t.reason}
 
 
 def service_status(store: Store, svc: ServiceConfig, health: Health | None, now: datetime
@@ -42,11 +56,11 @@ def service_status(store: Store, svc: ServiceConfig, health: Health | None, now:
         "id": svc.id,
         "name": svc.name,
         "status": h.state.value,
-        "since": _iso(h.since),
+        "since": iso_utc(h.since),
         "uptime": {k: None if v is None else round(v, 3) for k, v in uptime.items()},
         "latency_ms": {"p50": None if p50 is None else round(p50, 1),
                        "p95": None if p95 is None else round(p95, 1)},
-        "last_checked": _iso(h.last_checked),
+        "last_checked": iso_utc(h.last_checked),
         "detail": reason,
         "stars": stars(uptime.get("30d")),
         "kind": svc.kind,
@@ -62,7 +76,7 @@ def status_report(store: Store, services: tuple[ServiceConfig, ...], now: dateti
     healths = store.all_health()
     rows = [service_status(store, s, healths.get(s.id), now) for s in services
             if s.enabled and (only is None or s.id == only)]
-    return {"generated_at": _iso(now), "services": rows}
+    return {"generated_at": iso_utc(now), "services": rows}
 
 
 def _pct(value: float | None) -> str:
