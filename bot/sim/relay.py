@@ -376,12 +376,17 @@ class SimRelay(LoopbackServer):
         self._jobs[job.id] = job
         return web.json_response(self._video_object(job))
 
-    async def _get_video(self, request: web.Request) -> web.StreamResponse:
+    async def _job(self, request: web.Request) -> _Job | web.StreamResponse:
+        """The job named in the path, or the answer that ends the request (404, behaviour)."""
         job = self._jobs.get(request.match_info["video_id"])
         if job is None:
             return _video_not_found(request.match_info["video_id"])
-        if (failure := await self._behave(request, job.model)) is not None:
-            return failure
+        return await self._behave(request, job.model) or job
+
+    async def _get_video(self, request: web.Request) -> web.StreamResponse:
+        job = await self._job(request)
+        if not isinstance(job, _Job):
+            return job
         job.polls += 1
         if job.polls >= self.polls_to_complete and job.completed_at is None:
             job.completed_at = int(self._clock())
@@ -389,11 +394,9 @@ class SimRelay(LoopbackServer):
         return web.json_response(self._video_object(job), headers=headers)
 
     async def _get_content(self, request: web.Request) -> web.StreamResponse:
-        job = self._jobs.get(request.match_info["video_id"])
-        if job is None:
-            return _video_not_found(request.match_info["video_id"])
-        if (failure := await self._behave(request, job.model)) is not None:
-            return failure
+        job = await self._job(request)
+        if not isinstance(job, _Job):
+            return job
         if self._video_object(job)["status"] != "completed":
             message = f"Video with id '{job.id}' is not ready: its content is not available yet."
             return _error(400, message, code="video_not_ready")
