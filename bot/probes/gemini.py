@@ -17,14 +17,12 @@ from bot.models import Observation
 from bot.probes.http import (
     Clock,
     Fetched,
+    answered,
     as_text,
     decode_object,
     dicts,
-    excerpt,
     fetch,
     join_url,
-    scrub,
-    short,
 )
 
 
@@ -59,15 +57,8 @@ def interpret(fetched: Fetched, *, model: str, authenticated: bool,
     detail = None
     if fetched.ok and code is None and message is None and isinstance(data, dict):
         detail = model_detail(data, model=model)
-    return scrub(Observation(
-        latency_ms=fetched.latency_ms,
-        http_status=fetched.status,
-        error_code=short(code, 100),
-        error_message=short(message),
-        body_excerpt=excerpt(fetched.body, secrets=secrets),
-        authenticated=authenticated,
-        detail=detail,
-    ), secrets)
+    return answered(fetched, code=code, message=message, secrets=secrets,
+                    authenticated=authenticated, detail=detail)
 
 
 def parse_error(data: object) -> tuple[str | None, str | None]:

@@ -199,6 +199,22 @@ def failed(fetched: Fetched, *, secrets: Sequence[str] = (), authenticated: bool
     ), secrets)
 
 
+def answered(fetched: Fetched, *, code: str | None, message: str | None,
+             secrets: Sequence[str] = (), authenticated: bool = True,
+             shutdown_date: datetime | None = None, detail: str | None = None) -> Observation:
+    """The observation of an API exchange that completed (any status), error envelope parsed."""
+    return scrub(Observation(
+        latency_ms=fetched.latency_ms,
+        http_status=fetched.status,
+        error_code=short(code, 100),
+        error_message=short(message),
+        body_excerpt=excerpt(fetched.body, secrets=secrets),
+        authenticated=authenticated,
+        shutdown_date=shutdown_date,
+        detail=detail,
+    ), secrets)
+
+
 def decode_object(fetched: Fetched, *, secrets: Sequence[str] = (), authenticated: bool = True
                   ) -> tuple[Any, Observation | None]:
     """The JSON body of an API exchange, or the failure observation that ends the probe.

@@ -19,14 +19,12 @@ from bot.models import Observation
 from bot.probes.http import (
     Clock,
     Fetched,
+    answered,
     as_text,
     decode_object,
-    excerpt,
     fetch,
     join_url,
     parse_timestamp,
-    scrub,
-    short,
 )
 
 
@@ -69,16 +67,8 @@ def interpret(fetched: Fetched, *, probe: str, model: str, authenticated: bool,
         else:
             shutdown = parse_shutdown_date(data.get("shutdown_date"))
             detail = model_detail(data, model=model, shutdown=shutdown)
-    return scrub(Observation(
-        latency_ms=fetched.latency_ms,
-        http_status=fetched.status,
-        error_code=short(code, 100),
-        error_message=short(message),
-        body_excerpt=excerpt(fetched.body, secrets=secrets),
-        authenticated=authenticated,
-        shutdown_date=shutdown,
-        detail=detail,
-    ), secrets)
+    return answered(fetched, code=code, message=message, secrets=secrets,
+                    authenticated=authenticated, shutdown_date=shutdown, detail=detail)
 
 
 def parse_error(data: object, *, failed_status: bool = True) -> tuple[str | None, str | None]:
