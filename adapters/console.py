@@ -24,8 +24,8 @@ class ConsoleChat:
         self._ids = itertools.count(1)
         self.sent: list[tuple[str, Message]] = []
 
-    async def send(self, channel: str, message: Message, *, reply_to: MessageRef | None = None
-                   ) -> MessageRef:
+    async def send(self, channel: str, message: Message, *, reply_to: MessageRef | None = None,
+                   key: str | None = None) -> MessageRef:
         ref = MessageRef(self.platform, channel, str(next(self._ids)))
         self._write(message, prefix="  ↳ " if reply_to else "")
         self.sent.append((channel, message))

@@ -5,20 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx2
 
 from bot.chat import ChatPort
 from bot.config import Settings
 from bot.metrics import Metrics
+from bot.models import State
 from bot.monitor import Monitor
+from bot.outbox import Outbox
 from bot.redact import Redactor
 from bot.scheduler import build_scheduler
 from bot.server import build_app, serve
 from bot.store import Store
+from bot.subscriptions import ALL
 
 log = logging.getLogger(__name__)
 USER_AGENT = "sora-status-bot/0.1 (+status probe; never generates)"
@@ -41,7 +44,8 @@ class Runtime:
     settings: Settings
     store: Store
     client: httpx2.AsyncClient
-    chat: ChatPort
+    chats: dict[str, ChatPort]
+    outbox: Outbox
     monitor: Monitor
     metrics: Metrics
     redactor: Redactor
@@ -49,19 +53,40 @@ class Runtime:
 
 
 @contextlib.asynccontextmanager
-async def open_runtime(settings: Settings, *, chat: ChatPort, channel: str = "alerts",
+async def open_runtime(settings: Settings, *, chats: Sequence[ChatPort],
+                       local_channel: str | None = None,
                        clock: Callable[[], datetime] = utcnow) -> AsyncIterator[Runtime]:
+    """Open the store, HTTP pool, outbox and monitor. ``local_channel``: subscribe that channel
+    of the first chat to every service unless it has a subscription already (the console)."""
     redactor = Redactor(settings.secrets())
     store = Store(settings.db_path)
     metrics = Metrics()
     client = make_http_client(settings)
     try:
-        monitor = Monitor(settings=settings, store=store, client=client, chat=chat,
-                          channel=channel, clock=clock, redactor=redactor, metrics=metrics)
-        yield Runtime(settings, store, client, chat, monitor, metrics, redactor, clock)
+        by_platform = {c.platform: c for c in chats}
+        if local_channel is not None and chats:
+            _subscribe_local(store, chats[0].platform, local_channel, clock())
+        outbox = Outbox(store=store, chats=by_platform, clock=clock,
+                        concurrency=settings.delivery_concurrency,
+                        max_age=timedelta(hours=settings.give_up_after_hours))
+        remind = settings.remind_every_minutes
+        monitor = Monitor(settings=settings, store=store, client=client, outbox=outbox,
+                          clock=clock, redactor=redactor, metrics=metrics,
+                          remind_every=timedelta(minutes=remind) if remind else None)
+        yield Runtime(settings, store, client, by_platform, outbox, monitor, metrics, redactor,
+                      clock)
     finally:
         await client.aclose()
         store.close()
+
+
+LOCAL_WORKSPACE = "local"
+
+
+def _subscribe_local(store: Store, platform: str, channel: str, now: datetime) -> None:
+    if store.subscription(platform, LOCAL_WORKSPACE, channel) is None:
+        store.subscribe(platform, LOCAL_WORKSPACE, channel, services=(ALL,),
+                        min_state=State.DEGRADED, by="sora-bot", now=now)
 
 
 async def run_forever(rt: Runtime, *, stop: asyncio.Event) -> None:
@@ -77,8 +102,10 @@ async def run_forever(rt: Runtime, *, stop: asyncio.Event) -> None:
     scheduler = build_scheduler(monitor=rt.monitor, store=rt.store, tick_seconds=s.tick_seconds,
                                 retention_days=s.retention_days, clock=rt.clock)
     scheduler.start()
+    delivery = asyncio.create_task(rt.outbox.run(stop), name="outbox")
     try:
         await stop.wait()
     finally:
         scheduler.shutdown(wait=False)
+        await delivery
         await runner.cleanup()

@@ -92,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     json_out = getattr(args, "json", False)
     chat = ConsoleChat(sys.stderr if json_out else sys.stdout)
-    async with open_runtime(settings, chat=chat, channel="console") as rt:
+    async with open_runtime(settings, chats=[chat], local_channel=(
+            "console" if args.command in ("run", "probe") else None)) as rt:
         now = rt.clock()
         if args.command == "status":
             if args.service:

@@ -104,6 +104,10 @@ class Settings(BaseModel):
     retention_days: int = Field(default=14, ge=1, le=3650)
     tick_seconds: float = Field(default=5.0, gt=0, le=3600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    admins: tuple[str, ...] = ()  # chat user ids allowed to manage alerts besides platform admins
+    remind_every_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60)  # 0: no reminders
+    give_up_after_hours: float = Field(default=24.0, gt=0, le=24 * 30)  # undeliverable posts
+    delivery_concurrency: int = Field(default=50, ge=1, le=1000)  # channels posted to at once
     services: tuple[ServiceConfig, ...] = ()
     config_path: str | None = None
     slack_bot_token: SecretStr | None = None
@@ -125,8 +129,9 @@ class Settings(BaseModel):
 
 
 _BOT_KEYS = {"db", "port", "host", "concurrency", "retention_days", "tick_seconds", "log_level",
-             "builtin_catalog"}
-_TOP_KEYS = {"bot", "service"}
+             "builtin_catalog", "admins"}
+_ALERT_KEYS = {"remind_every_minutes", "give_up_after_hours", "delivery_concurrency"}
+_TOP_KEYS = {"bot", "alerts", "service"}
 
 
 def load_settings(path: str | Path | None, env: Mapping[str, str]) -> Settings:
@@ -148,14 +153,9 @@ def load_settings(path: str | Path | None, env: Mapping[str, str]) -> Settings:
     if unknown:
         key = sorted(unknown)[0]
         raise ConfigError(f"{where}{_line_of(text, key)}: unknown section or key {key!r} "
-                          f"(allowed: [bot], [[service]])")
-    bot = data.get("bot", {})
-    if not isinstance(bot, dict):
-        raise ConfigError(f"{where}: [bot] must be a table")
-    for key in bot:
-        if key not in _BOT_KEYS:
-            raise ConfigError(f"{where}{_line_of(text, key)}: unknown key bot.{key!r} "
-                              f"(allowed: {', '.join(sorted(_BOT_KEYS))})")
+                          f"(allowed: [bot], [alerts], [[service]])")
+    bot = _section(data, "bot", _BOT_KEYS, where=where, text=text)
+    alerts = _section(data, "alerts", _ALERT_KEYS, where=where, text=text)
     file_services = data.get("service", [])
     if not isinstance(file_services, list):
         raise ConfigError(f"{where}: 'service' must be an array of tables ([[service]])")
@@ -166,6 +166,7 @@ def load_settings(path: str | Path | None, env: Mapping[str, str]) -> Settings:
 
     passthrough = _BOT_KEYS - {"db", "builtin_catalog"}
     raw: dict[str, Any] = {k: v for k, v in bot.items() if k in passthrough}
+    raw.update(alerts)
     raw["db_path"] = env.get("SORA_BOT_DB") or bot.get("db") or DEFAULT_DB
     if env.get("PORT"):
         raw["port"] = env["PORT"]
@@ -182,6 +183,18 @@ def load_settings(path: str | Path | None, env: Mapping[str, str]) -> Settings:
         return Settings.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_explain(e, where, text, prefix="bot")) from e
+
+
+def _section(data: dict[str, Any], name: str, allowed: set[str], *, where: str, text: str
+             ) -> dict[str, Any]:
+    section = data.get(name, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: [{name}] must be a table")
+    for key in section:
+        if key not in allowed:
+            raise ConfigError(f"{where}{_line_of(text, key)}: unknown key {name}.{key!r} "
+                              f"(allowed: {', '.join(sorted(allowed))})")
+    return dict(section)
 
 
 def load_settings_from_environment(config_path: str | None = None) -> Settings:

@@ -83,7 +83,7 @@ async def run_demo(*, out: TextIO, steps: int = 27, step_seconds: float = STEP_S
                       "monitor/store/alerts.\nVeo 3.1 stays 'unknown — not configured' (no "
                       "GEMINI_API_KEY): that is not an outage.\n\n")
             chat = ConsoleChat(out)
-            async with open_runtime(settings, chat=chat, channel="demo") as rt:
+            async with open_runtime(settings, chats=[chat], local_channel="demo") as rt:
                 beats = {b.step: b for b in _script(official, reverse, page)}
                 for i in range(steps):
                     beat = beats.get(i)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -141,3 +143,32 @@ def neutralize(text: str) -> str:
     after their first character, so they render as typed but notify nobody on any platform.
     """
     return _MENTIONS.sub(lambda m: m.group(0) + "\u200b", text)
+
+
+def message_to_json(message: Message) -> str:
+    """Serialise for the outbox (attachments as base64)."""
+    data = {
+        "title": message.title, "text": message.text, "severity": message.severity.value,
+        "fields": [[f.name, f.value, f.inline] for f in message.fields],
+        "table": None if message.table is None else
+        {"header": list(message.table.header), "rows": [list(r) for r in message.table.rows]},
+        "context": message.context, "thread_key": message.thread_key,
+        "ephemeral": message.ephemeral,
+        "attachments": [{"filename": a.filename, "mime": a.mime, "alt": a.alt,
+                         "content": base64.b64encode(a.content).decode("ascii")}
+                        for a in message.attachments],
+    }
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def message_from_json(text: str) -> Message:
+    d = json.loads(text)
+    table = d["table"]
+    return Message(
+        title=d["title"], text=d["text"], severity=Severity(d["severity"]),
+        fields=tuple(Field(n, v, i) for n, v, i in d["fields"]),
+        table=None if table is None else Table(tuple(table["header"]),
+                                               tuple(tuple(r) for r in table["rows"])),
+        context=d["context"], thread_key=d["thread_key"], ephemeral=d["ephemeral"],
+        attachments=tuple(Attachment(a["filename"], base64.b64decode(a["content"]), a["mime"],
+                                     a["alt"]) for a in d["attachments"]))

@@ -2,7 +2,7 @@
 
 Persisting the probe row, the new health and the transition happens in one transaction per
 result, so a restart resumes from exactly the counters it stopped at: no transition is repeated or
-lost. Alerts are then posted from the stored, undelivered transitions.
+lost. Alerts are then fanned out from the stored transitions into the outbox and posted.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 
 import httpx2
 
-from bot.alerts import deliver_pending
-from bot.chat import ChatPort
+from bot.alerts import Alerts
 from bot.classify import Context, classify
 from bot.config import PAGE_KINDS, ServiceConfig, Settings
 from bot.metrics import Metrics
 from bot.models import Health, Observation, Outcome, ProbeResult, State, Transition
+from bot.outbox import Outbox
 from bot.probes import run_probe
 from bot.redact import Redactor
 from bot.state import step
@@ -55,14 +55,16 @@ class Monitor:
     """Runs probe cycles. Everything it touches is injected: store, HTTP client, chat, clock."""
 
     def __init__(self, *, settings: Settings, store: Store, client: httpx2.AsyncClient,
-                 chat: ChatPort, channel: str, clock: Clock, redactor: Redactor,
-                 metrics: Metrics | None = None, probe: Probe = run_probe) -> None:
+                 outbox: Outbox | None, clock: Clock, redactor: Redactor,
+                 metrics: Metrics | None = None, probe: Probe = run_probe,
+                 remind_every: timedelta | None = None) -> None:
+        """``outbox`` None: transitions stay pending for a bot with chat (probing only)."""
         self._services = tuple(s for s in settings.services if s.enabled)
         self._by_id = {s.id: s for s in self._services}
         self._store = store
         self._client = client
-        self._chat = chat
-        self._channel = channel
+        self._outbox = outbox
+        self.alerts = Alerts(store=store, names=self.names, remind_every=remind_every)
         self._clock = clock
         self._redact = redactor
         self._metrics = metrics
@@ -107,8 +109,12 @@ class Monitor:
             return report
 
     async def deliver(self) -> int:
-        return await deliver_pending(self._store, self._chat, channel=self._channel,
-                                     names=self.names, now=self._clock())
+        """Hand pending transitions, reminders and notices to the outbox; post what is due."""
+        if self._outbox is None:
+            return 0
+        if self.alerts.enqueue(self._clock()):
+            self._outbox.wake()
+        return (await self._outbox.deliver()).sent
 
     async def _observe(self, svc: ServiceConfig, now: datetime) -> Observation:
         async with self._limit:

@@ -69,7 +69,7 @@ def step(health: Health, result: ProbeResult, policy: Policy, now: datetime
     to_state, reason = target
     transition = Transition(
         service=health.service, from_state=health.state, to_state=to_state, at=now,
-        reason=reason, evidence=_evidence(folded, result))
+        reason=reason, evidence=_evidence(folded, result, health.last_outcome))
     if to_state in _FRESH_WINDOW or health.state in _FRESH_WINDOW:
         folded = replace(folded, window=())  # a new episode: old results say nothing about it
     return _settle(replace(folded, state=to_state, since=now, reason=reason)), transition
@@ -129,8 +129,10 @@ def _settle(h: Health) -> Health:
     return h
 
 
-def _evidence(h: Health, result: ProbeResult) -> dict[str, object]:
+def _evidence(h: Health, result: ProbeResult, previous: Outcome | None) -> dict[str, object]:
     evidence: dict[str, object] = {"outcome": result.outcome.value}
+    if previous is not None:
+        evidence["previous_outcome"] = previous.value
     if result.http_status is not None:
         evidence["http_status"] = result.http_status
     if result.latency_ms is not None:

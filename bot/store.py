@@ -16,14 +16,16 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from sqlite_utils import Database
 
+from bot.messages import Message, message_from_json, message_to_json
 from bot.models import Health, Outcome, ProbeResult, State, Transition
+from bot.subscriptions import Subscription
 
 __all__ = [
     "MIGRATIONS",
@@ -31,6 +33,8 @@ __all__ = [
     "DetectionLead",
     "HourlyRollup",
     "MaintenanceWindow",
+    "OutboxItem",
+    "PendingPost",
     "Store",
     "stars",
 ]
@@ -54,6 +58,7 @@ _LATENCY_SAMPLE = (
 _SOURCE = re.compile(r"admin|statuspage:.+")
 _ROLLUP_GRACE = HOUR  # the last rolled-up hour is recomputed once more, for late results
 _ROLLUP_CHUNK = 24 * HOUR
+OUTBOX_KEEP_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +103,36 @@ class HourlyRollup:
     latency_sum: float
     latency_p50: float | None
     latency_p95: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A post to make. ``key`` is its idempotency key (enqueueing it twice keeps one row);
+    ``reply_to_key`` names the post it goes under as a thread reply; ``opens`` lists the services
+    whose alert thread it starts in its channel."""
+
+    key: str
+    platform: str
+    channel: str
+    message: Message
+    reply_to_key: str | None = None
+    opens: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPost:
+    """An undelivered outbox row, with the platform id of the post it replies under (if sent)."""
+
+    id: int
+    key: str
+    platform: str
+    channel: str
+    message: Message
+    reply_to_key: str | None
+    reply_to_ref: str | None
+    created_at: datetime
+    attempts: int
+    next_attempt_at: datetime
 
 
 def stars(uptime_30d: float | None) -> str:
@@ -235,8 +270,60 @@ def _migration_1(db: Database) -> None:
         db.execute(statement)
 
 
+_V2 = (
+    """CREATE TABLE subscriptions (
+        id INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        services TEXT NOT NULL,
+        min_state TEXT NOT NULL,
+        digest_time TEXT,
+        digest_tz TEXT NOT NULL,
+        last_digest_on TEXT,
+        created_by TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        UNIQUE (platform, workspace, channel)
+    )""",
+    # The durable outbox: one row per post; ``key`` makes enqueueing idempotent.
+    """CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL UNIQUE,
+        platform TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        message TEXT NOT NULL,
+        reply_to_key TEXT,
+        created_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        sent_at REAL,
+        ref TEXT,
+        dead_at REAL
+    )""",
+    "CREATE INDEX outbox_pending ON outbox (id) WHERE sent_at IS NULL AND dead_at IS NULL",
+    # Which outbox post opened the current alert thread of a service in a channel.
+    """CREATE TABLE threads (
+        platform TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        service TEXT NOT NULL,
+        item_key TEXT NOT NULL,
+        PRIMARY KEY (platform, channel, service)
+    )""",
+    # When the start and the end of a window were announced to subscribers (once each).
+    "ALTER TABLE maintenance ADD COLUMN announced_start REAL",
+    "ALTER TABLE maintenance ADD COLUMN announced_end REAL",
+)
+
+
+def _migration_2(db: Database) -> None:
+    """Subscriptions, the outbox and alert threads."""
+    for statement in _V2:
+        db.execute(statement)
+
+
 Migration = Callable[[Database], None]
-MIGRATIONS: tuple[Migration, ...] = (_migration_1,)
+MIGRATIONS: tuple[Migration, ...] = (_migration_1, _migration_2)
 
 
 # --- the store ------------------------------------------------------------------------------
@@ -497,6 +584,34 @@ class Store:
             sql, params = sql + " AND service = ?", [*params, service]
         return [_window(r) for r in self._rows(sql + " ORDER BY starts_at, id", params)]
 
+    def unannounced_maintenance(self, now: datetime) -> list[tuple[MaintenanceWindow, bool]]:
+        """Windows whose start (False) or end (True) has come and not been announced yet, as
+        (window, is_end) pairs, by time."""
+        ts = _ts(now)
+        rows = self._rows(
+            f"SELECT {_M_COLS}, announced_start IS NULL, ends_at IS NOT NULL AND ends_at <= ?"
+            " AND announced_end IS NULL FROM maintenance WHERE starts_at <= ? AND"
+            " (announced_start IS NULL OR (ends_at <= ? AND announced_end IS NULL))"
+            " ORDER BY starts_at, id", (ts, ts, ts))
+        out: list[tuple[MaintenanceWindow, bool]] = []
+        for r in rows:
+            window = _window(r)
+            if r[-2]:
+                out.append((window, False))
+            if r[-1]:
+                out.append((window, True))
+        return out
+
+    def maintenance_announced(self, ids: Iterable[tuple[int, bool]], now: datetime,
+                              items: Sequence[OutboxItem] = ()) -> None:
+        """Mark (window id, is_end) announced and enqueue the announcements, atomically."""
+        with self._tx() as db:
+            self._enqueue(items, now)
+            for window_id, is_end in ids:
+                column = "announced_end" if is_end else "announced_start"
+                db.execute(f"UPDATE maintenance SET {column} = ? WHERE id = ?",
+                           (_ts(now), window_id))
+
     # --- detection leads --------------------------------------------------------------------
 
     def record_detection_lead(
@@ -529,6 +644,146 @@ class Store:
         return [
             DetectionLead(r[0], r[1], r[2], _opt_dt(r[3]), _dt(r[4]), r[5]) for r in rows
         ]
+
+    # --- subscriptions ---------------------------------------------------------------------
+
+    def subscribe(
+        self, platform: str, workspace: str, channel: str, *, services: Sequence[str],
+        min_state: State, by: str, now: datetime,
+    ) -> Subscription:
+        """Create the channel's subscription or replace its filter and minimum."""
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO subscriptions (platform, workspace, channel, services, min_state,"
+                " digest_tz, created_by, created_at) VALUES (?, ?, ?, ?, ?, 'UTC', ?, ?)"
+                " ON CONFLICT (platform, workspace, channel) DO UPDATE SET"
+                " services = excluded.services, min_state = excluded.min_state",
+                (platform, workspace, channel, _dumps(list(services)), min_state.value, by,
+                 _ts(now)),
+            )
+        found = self.subscription(platform, workspace, channel)
+        assert found is not None
+        return found
+
+    def unsubscribe(self, platform: str, workspace: str, channel: str) -> bool:
+        with self._tx() as db:
+            return db.execute(
+                "DELETE FROM subscriptions WHERE platform = ? AND workspace = ? AND channel = ?",
+                (platform, workspace, channel)).rowcount > 0
+
+    def subscription(self, platform: str, workspace: str, channel: str) -> Subscription | None:
+        row = self._one(f"SELECT {_S_COLS} FROM subscriptions WHERE platform = ? AND"
+                        " workspace = ? AND channel = ?", (platform, workspace, channel))
+        return None if row is None else _subscription(row)
+
+    def subscriptions(self, platform: str | None = None, workspace: str | None = None
+                      ) -> list[Subscription]:
+        sql, params = f"SELECT {_S_COLS} FROM subscriptions WHERE 1", []
+        for column, value in (("platform", platform), ("workspace", workspace)):
+            if value is not None:
+                sql, params = sql + f" AND {column} = ?", [*params, value]
+        return [_subscription(r) for r in self._rows(sql + " ORDER BY id", params)]
+
+    def set_digest(self, sub_id: int, digest_time: str | None, tz: str,
+                   claimed: date | None) -> None:
+        """Set (or with None, turn off) the digest time; ``claimed``: the local date whose
+        digest counts as done already (a time set after today's has passed starts tomorrow)."""
+        with self._tx():
+            self._db.execute(
+                "UPDATE subscriptions SET digest_time = ?, digest_tz = ?, last_digest_on = ?"
+                " WHERE id = ?",
+                (digest_time, tz, None if claimed is None else claimed.isoformat(), sub_id))
+
+    def claim_digest(self, sub_id: int, on: date, item: OutboxItem, now: datetime) -> bool:
+        """Atomically mark ``on``'s digest done for the subscription and enqueue it; False when
+        it was claimed already (another run, or before a restart)."""
+        with self._tx():
+            claimed = self._db.execute(
+                "UPDATE subscriptions SET last_digest_on = ? WHERE id = ? AND"
+                " (last_digest_on IS NULL OR last_digest_on < ?)",
+                (on.isoformat(), sub_id, on.isoformat())).rowcount
+            if claimed:
+                self._enqueue([item], now)
+        return bool(claimed)
+
+    # --- outbox -----------------------------------------------------------------------------
+
+    def enqueue(self, items: Sequence[OutboxItem], now: datetime,
+                fanned_out: Iterable[int] = ()) -> int:
+        """Add posts (a key already present is skipped) and mark the transitions they were
+        made from as handed to the outbox — in one transaction. Returns rows added."""
+        with self._tx() as db:
+            added = self._enqueue(items, now)
+            db.conn.executemany(
+                "UPDATE transitions SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
+                [(_ts(now), i) for i in fanned_out])
+        return added
+
+    def _enqueue(self, items: Sequence[OutboxItem], now: datetime) -> int:
+        added = 0
+        for item in items:
+            added += self._db.execute(
+                "INSERT INTO outbox (key, platform, channel, message, reply_to_key, created_at,"
+                " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                (item.key, item.platform, item.channel, message_to_json(item.message),
+                 item.reply_to_key, _ts(now), _ts(now))).rowcount
+            self._db.conn.executemany(
+                "INSERT OR REPLACE INTO threads (platform, channel, service, item_key)"
+                " VALUES (?, ?, ?, ?)",
+                [(item.platform, item.channel, s, item.key) for s in item.opens])
+        return added
+
+    def has_post(self, key: str) -> bool:
+        return self._one("SELECT 1 FROM outbox WHERE key = ?", (key,)) is not None
+
+    def thread_opener(self, platform: str, channel: str, service: str) -> str | None:
+        """Key of the post that opened ``service``'s current alert thread in the channel."""
+        row = self._one("SELECT item_key FROM threads WHERE platform = ? AND channel = ? AND"
+                        " service = ?", (platform, channel, service))
+        return None if row is None else str(row[0])
+
+    def pending_posts(self) -> list[PendingPost]:
+        """Undelivered posts, oldest first (per channel, this is the order they must keep)."""
+        rows = self._rows(
+            "SELECT o.id, o.key, o.platform, o.channel, o.message, o.reply_to_key, p.ref,"
+            " o.created_at, o.attempts, o.next_attempt_at FROM outbox o"
+            " LEFT JOIN outbox p ON p.key = o.reply_to_key"
+            " WHERE o.sent_at IS NULL AND o.dead_at IS NULL ORDER BY o.id")
+        return [PendingPost(r[0], r[1], r[2], r[3], message_from_json(r[4]), r[5], r[6],
+                            _dt(r[7]), r[8], _dt(r[9])) for r in rows]
+
+    def next_post_due(self, platforms: Sequence[str]) -> datetime | None:
+        """The earliest retry time of a pending post for one of ``platforms``."""
+        marks = ",".join("?" * len(platforms))
+        row = self._one("SELECT MIN(next_attempt_at) FROM outbox WHERE sent_at IS NULL AND"
+                        f" dead_at IS NULL AND platform IN ({marks})", list(platforms))
+        return None if row is None or row[0] is None else _dt(row[0])
+
+    def post_sent(self, post_id: int, ref: str, now: datetime) -> None:
+        with self._tx():
+            self._db.execute("UPDATE outbox SET sent_at = ?, ref = ?, attempts = attempts + 1,"
+                             " last_error = NULL WHERE id = ?", (_ts(now), ref, post_id))
+
+    def post_failed(self, post_id: int, error: str, retry_at: datetime) -> None:
+        with self._tx():
+            self._db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
+                             " next_attempt_at = ? WHERE id = ?", (error, _ts(retry_at), post_id))
+
+    def post_dead(self, post_id: int, error: str, now: datetime) -> None:
+        """Give up on a post (the platform said never, or it expired)."""
+        with self._tx():
+            self._db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
+                             " dead_at = ? WHERE id = ?", (error, _ts(now), post_id))
+
+    def posts(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Every outbox row (sent, pending, dead), oldest first: for tests and ``export``."""
+        sql = ("SELECT id, key, platform, channel, attempts, last_error, sent_at, ref, dead_at"
+               " FROM outbox")
+        rows = self._rows(sql + (" WHERE channel = ? ORDER BY id" if channel else " ORDER BY id"),
+                          (channel,) if channel else ())
+        names = ("id", "key", "platform", "channel", "attempts", "last_error", "sent_at", "ref",
+                 "dead_at")
+        return [dict(zip(names, r, strict=True)) for r in rows]
 
     # --- uptime ----------------------------------------------------------------------------
 
@@ -702,6 +957,9 @@ class Store:
             rollups = db.execute(
                 "DELETE FROM rollups WHERE hour < ?", (end - rollup_days * 86400.0,)
             ).rowcount
+            # Delivered posts are kept long enough that their keys still deduplicate.
+            db.execute("DELETE FROM outbox WHERE COALESCE(sent_at, dead_at) < ?",
+                       (end - OUTBOX_KEEP_DAYS * 86400.0,))
         return probes, rollups
 
 
@@ -712,6 +970,10 @@ _T_COLS = "id, service, from_state, to_state, at, reason, evidence"
 _H_COLS = (
     "service, state, since, reason, fail_streak, ok_streak, slow_streak, window, last_checked,"
     " last_outcome, first_bad_at"
+)
+_S_COLS = (
+    "id, platform, workspace, channel, services, min_state, digest_time, digest_tz,"
+    " last_digest_on, created_by"
 )
 _M_COLS = "id, service, starts_at, ends_at, reason, source, external_id"
 _R_COLS = (
@@ -752,6 +1014,14 @@ def _health(r: tuple[Any, ...]) -> Health:
         fail_streak=tuple(str(o) for o in json.loads(r[4])), ok_streak=r[5], slow_streak=r[6],
         window=tuple(bool(b) for b in json.loads(r[7])), last_checked=_opt_dt(r[8]),
         last_outcome=None if r[9] is None else Outcome(r[9]), first_bad_at=_opt_dt(r[10]),
+    )
+
+
+def _subscription(r: tuple[Any, ...]) -> Subscription:
+    return Subscription(
+        id=r[0], platform=r[1], workspace=r[2], channel=r[3], services=tuple(json.loads(r[4])),
+        min_state=State(r[5]), digest_time=r[6], digest_tz=r[7],
+        last_digest_on=None if r[8] is None else date.fromisoformat(r[8]), created_by=r[9],
     )
 
 

@@ -20,7 +20,7 @@ from bot.app import make_http_client
 from bot.monitor import Monitor
 from bot.redact import Redactor
 from bot.store import Store
-from tests.fakes.chat import FakeChat, FakeClock
+from tests.fakes.chat import FakeChat, FakeClock, wire
 from tests.fakes.world import default_world
 
 
@@ -33,7 +33,7 @@ async def main() -> None:
             probes: Counter[str] = Counter()
             async with make_http_client(world.settings) as client:
                 monitor = Monitor(settings=world.settings, store=store, client=client,
-                                  chat=FakeChat(), channel="c", clock=clock,
+                                  outbox=wire(store, FakeChat(), "c", clock), clock=clock,
                                   redactor=Redactor(world.settings.secrets()))
                 tick = world.settings.tick_seconds
                 for _ in range(int(24 * 3600 / tick)):

@@ -77,8 +77,8 @@ async def main() -> None:
             store = Store(s.db_path)
             walls = []
             async with make_http_client(s) as client:
-                monitor = Monitor(settings=s, store=store, client=client, chat=NullChat(),
-                                  channel="null", clock=utcnow, redactor=Redactor(s.secrets()))
+                monitor = Monitor(settings=s, store=store, client=client, outbox=None,
+                                  clock=utcnow, redactor=Redactor(s.secrets()))
                 for _ in range(5):
                     report = await monitor.run_cycle(force=True)
                     assert len(report.results) == N

@@ -35,8 +35,9 @@ async def test_demo_tells_the_scripted_outage_in_order() -> None:
         "Sora 2 · reverse relay is suspended",
         "status.openai.com · Sora is degraded",
         "Sora 2 · reverse relay recovered",
-        "status.openai.com · Sora is under maintenance",
-        "status.openai.com · Sora: maintenance over",
+        "🔧 Maintenance started: Sora API upgrade",
+        "(announced on the status page) — status.openai.com · Sora, Sora 2 · official relay",
+        "🔧 Maintenance over: Sora API upgrade",
         "Video API status",  # the final table
         "Detection lead: our probes saw 'sora-2-reverse' fail",
         "Billable calls made by all this probing: 0\n",
@@ -47,6 +48,8 @@ async def test_demo_tells_the_scripted_outage_in_order() -> None:
     assert "Sora 2 Pro · official relay is retired" in text
     assert text.count("Sora 2 · reverse relay is suspended") == 1
     assert text.count("Sora 2 · reverse relay recovered") == 1
+    assert "  ↳ 🟢 Sora 2 · reverse relay recovered" in text  # a reply in the outage's thread
+    assert text.count("Maintenance started") == 1 and text.count("Maintenance over") == 1
 
     table = text[_index(text, "Video API status"):_index(text, "Detection lead")]
     for svc in BUILTIN_SERVICES:

@@ -19,7 +19,7 @@ from bot.models import Outcome, State
 from bot.monitor import Monitor
 from bot.redact import Redactor
 from bot.store import Store
-from tests.fakes.chat import FakeChat, FakeClock
+from tests.fakes.chat import FakeChat, FakeClock, wire
 from tests.fakes.loopback import Loopback, bytes_handler, json_handler, text_handler
 
 SORA = "01K9G527YRPY1EFRMHTKB5BKT5"
@@ -38,7 +38,8 @@ async def monitor_for(settings: Settings, clock: FakeClock, chat: FakeChat | Non
     chat = chat or FakeChat()
     client = make_http_client(settings)
     try:
-        yield (Monitor(settings=settings, store=store, client=client, chat=chat, channel="#ops",
+        yield (Monitor(settings=settings, store=store, client=client,
+                       outbox=wire(store, chat, "#ops", clock),
                        clock=clock, redactor=Redactor(settings.secrets())), store, chat)
     finally:
         await client.aclose()
@@ -88,9 +89,10 @@ async def test_real_status_page_payloads_drive_states(
             assert "Elevated Errors for Sora API" in (by_id["openai"].error or "")
             assert "full_outage" in (by_id["openai"].error or "")
             assert "major_outage" in (by_id["github"].error or "")
-            # three services went bad, so three alerts were posted, each in plain words
-            assert len(chat.sent) == 3
-            assert any("openai is suspended" in t for t in chat.titles)
+            # three services went bad in one cycle: one batched post, each in plain words
+            assert chat.titles == ["🔴 3 services in trouble"]
+            text = chat.posts[0].message.text
+            assert "openai is suspended" in text and "claude is degraded" in text
 
 
 async def test_garbage_never_crashes_and_the_cycle_is_bounded(tmp_path: Path) -> None:
@@ -224,7 +226,8 @@ async def test_unconfigured_services_make_no_request_and_no_alert(tmp_path: Path
     store = Store(settings.db_path)
     chat = FakeChat()
     async with httpx2.AsyncClient(transport=httpx2.MockTransport(handler)) as client:
-        monitor = Monitor(settings=settings, store=store, client=client, chat=chat, channel="c",
+        monitor = Monitor(settings=settings, store=store, client=client,
+                          outbox=wire(store, chat, "c", clock),
                           clock=clock, redactor=Redactor())
         for _ in range(3):
             await monitor.run_cycle(force=True)

@@ -9,7 +9,7 @@ from bot.app import make_http_client
 from bot.monitor import Monitor
 from bot.redact import Redactor
 from bot.store import Store
-from tests.fakes.chat import FakeChat, FakeClock
+from tests.fakes.chat import FakeChat, FakeClock, wire
 from tests.fakes.world import default_world
 
 
@@ -19,7 +19,7 @@ async def test_an_hour_of_default_probing_makes_no_billable_call(tmp_path: Path)
         store = Store(world.settings.db_path)
         async with make_http_client(world.settings) as client:
             monitor = Monitor(settings=world.settings, store=store, client=client,
-                              chat=FakeChat(), channel="c", clock=clock,
+                              outbox=wire(store, FakeChat(), "c", clock), clock=clock,
                               redactor=Redactor(world.settings.secrets()))
             probed = 0
             for _ in range(60):

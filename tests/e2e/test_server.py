@@ -18,7 +18,7 @@ from bot.monitor import Monitor
 from bot.redact import Redactor
 from bot.server import build_app, serve
 from bot.store import Store
-from tests.fakes.chat import FakeChat, FakeClock
+from tests.fakes.chat import FakeChat, FakeClock, wire
 from tests.fakes.loopback import Loopback, json_handler
 
 STALE_AFTER = 300.0
@@ -155,8 +155,9 @@ async def test_a_real_monitor_cycle_shows_up_in_metrics_and_health(tmp_path: Pat
         client = make_http_client(settings)
         chat = FakeChat()
         try:
-            monitor = Monitor(settings=settings, store=store, client=client, chat=chat,
-                              channel="#ops", clock=clock, redactor=Redactor(), metrics=metrics)
+            monitor = Monitor(settings=settings, store=store, client=client,
+                              outbox=wire(store, chat, "#ops", clock),
+                               clock=clock, redactor=Redactor(), metrics=metrics)
             async with running(metrics=metrics, last_cycle=lambda: monitor.last_cycle_at,
                                clock=clock) as http:
                 before = await http.get("/metrics")

@@ -1,0 +1,154 @@
+"""Delivery of the durable outbox to the chat platforms.
+
+A post leaves the outbox only when its platform accepted it. Per channel, posts go strictly in
+order: a post that fails blocks the ones behind it until its retry is due, so nobody reads a
+recovery before its outage. Failures back off exponentially, or exactly as long as the platform's
+``Retry-After`` says; a global rate limit pauses every channel; a permanent refusal (channel gone)
+or a post older than ``max_age`` is given up with a log line. Channels are served concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.chat import ChatPort, DeliveryError, MessageRef
+from bot.store import PendingPost, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0
+    dropped: int = 0
+
+
+def backoff(attempts: int, *, base: float = 2.0, cap: float = 300.0) -> float:
+    """Seconds before retry number ``attempts + 1``: 2, 4, 8, … capped at five minutes."""
+    return min(cap, base * 2.0 ** min(attempts, 16))
+
+
+class Outbox:
+    """Posts pending outbox rows through the ``ChatPort`` of their platform."""
+
+    def __init__(self, *, store: Store, chats: Mapping[str, ChatPort],
+                 clock: Callable[[], datetime], concurrency: int = 50,
+                 max_age: timedelta = timedelta(hours=24)) -> None:
+        self._store = store
+        self._chats = chats
+        self._clock = clock
+        self._limit = asyncio.Semaphore(concurrency)
+        self._max_age = max_age
+        self._paused_until: datetime | None = None
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._missing: set[str] = set()
+
+    def wake(self) -> None:
+        """Something was enqueued: deliver now rather than at the next poll."""
+        self._wake.set()
+
+    async def deliver(self) -> DeliveryReport:
+        """One pass over every channel with a due post."""
+        async with self._lock:
+            report = DeliveryReport()
+            by_channel: dict[tuple[str, str], list[PendingPost]] = defaultdict(list)
+            for post in self._store.pending_posts():
+                by_channel[(post.platform, post.channel)].append(post)
+            sent_refs: dict[str, str] = {}
+            await asyncio.gather(*(self._channel(posts, report, sent_refs)
+                                   for posts in by_channel.values()))
+            return report
+
+    async def _channel(self, posts: list[PendingPost], report: DeliveryReport,
+                       sent_refs: dict[str, str]) -> None:
+        chat = self._chats.get(posts[0].platform)
+        if chat is None:
+            if posts[0].platform not in self._missing:
+                self._missing.add(posts[0].platform)
+                log.warning("posts for %s are waiting: that adapter is not running",
+                            posts[0].platform)
+            return
+        async with self._limit:
+            for post in posts:
+                now = self._clock()
+                if self._paused_until is not None and now < self._paused_until:
+                    return
+                if post.next_attempt_at > now:
+                    return  # order: nothing behind a post that is waiting for its retry
+                if now - post.created_at > self._max_age:
+                    self._store.post_dead(post.id, "expired undelivered", now)
+                    log.warning("gave up on post %s to %s: undelivered for %s", post.key,
+                                post.channel, self._max_age)
+                    report.dropped += 1
+                    continue
+                if not await self._send(chat, post, report, sent_refs):
+                    return
+
+    async def _send(self, chat: ChatPort, post: PendingPost, report: DeliveryReport,
+                    sent_refs: dict[str, str]) -> bool:
+        parent = sent_refs.get(post.reply_to_key or "") or post.reply_to_ref
+        reply_to = MessageRef(post.platform, post.channel, parent) if parent else None
+        try:
+            ref = await chat.send(post.channel, post.message, reply_to=reply_to, key=post.key)
+        except DeliveryError as e:
+            now = self._clock()
+            if e.permanent:
+                self._store.post_dead(post.id, str(e), now)
+                log.warning("post %s to %s refused for good: %s", post.key, post.channel, e)
+                report.dropped += 1
+                return True
+            delay = e.retry_after if e.retry_after is not None else backoff(post.attempts)
+            retry_at = now + timedelta(seconds=delay)
+            if e.global_limit:
+                self._paused_until = max(self._paused_until or retry_at, retry_at)
+            self._store.post_failed(post.id, str(e), retry_at)
+            report.failed += 1
+            return False
+        except Exception as e:  # anything else is a transient failure of the platform
+            self._store.post_failed(post.id, f"{type(e).__name__}: {e}",
+                                    self._clock() + timedelta(seconds=backoff(post.attempts)))
+            log.info("post %s to %s failed, will retry: %s", post.key, post.channel, e)
+            report.failed += 1
+            return False
+        self._store.post_sent(post.id, ref.id, self._clock())
+        sent_refs[post.key] = ref.id
+        report.sent += 1
+        return True
+
+    def seconds_until_due(self, *, idle: float) -> float:
+        """How long the worker may sleep: until the next retry or pause ends, at most ``idle``."""
+        due = self._store.next_post_due(list(self._chats))
+        if self._paused_until is not None:
+            due = max(due, self._paused_until) if due else self._paused_until
+        if due is None:
+            return idle
+        return min(idle, max(0.01, (due - self._clock()).total_seconds()))
+
+    async def run(self, stop: asyncio.Event, *, idle: float = 5.0) -> None:
+        """Deliver until ``stop``: right away when woken, else when the next retry is due."""
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                await self.deliver()
+            except Exception:  # the worker must outlive a bad pass (e.g. a locked database)
+                log.exception("outbox delivery pass failed")
+            wait = self.seconds_until_due(idle=idle)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_first(stop, self._wake), timeout=wait)
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
