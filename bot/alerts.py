@@ -104,9 +104,9 @@ def maintenance_message(notices: Sequence[tuple[MaintenanceWindow, bool]],
         if is_end:
             lines.append(f"Over: {what} — {who}")
             continue
-        until = f" until {ends_at.strftime('%Y-%m-%d %H:%M UTC')}" if ends_at else ""
+        until = f"until {ends_at.strftime('%Y-%m-%d %H:%M UTC')}" if ends_at else "until ended"
         by = "set by an admin" if source == "admin" else "announced on the status page"
-        lines.append(f"Started{until}: {what} ({by}) — {who}. Alerts for these are muted.")
+        lines.append(f"{what} ({by}) — {who}, {until}. Alerts for these are muted.")
     ended = all(is_end for _, is_end in notices)
     subject = neutralize(notices[0][0].reason) if len(groups) == 1 else f"{len(groups)} windows"
     return Message(title=f"🔧 Maintenance {'over' if ended else 'started'}: {subject}",

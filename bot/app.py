@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 import httpx2
 
 from bot.chat import ChatPort
+from bot.commands import Commands
 from bot.config import Settings
+from bot.digest import build_digest
 from bot.metrics import Metrics
 from bot.models import State
 from bot.monitor import Monitor
@@ -50,6 +52,7 @@ class Runtime:
     metrics: Metrics
     redactor: Redactor
     clock: Callable[[], datetime]
+    commands: Commands
 
 
 @contextlib.asynccontextmanager
@@ -73,8 +76,19 @@ async def open_runtime(settings: Settings, *, chats: Sequence[ChatPort],
         monitor = Monitor(settings=settings, store=store, client=client, outbox=outbox,
                           clock=clock, redactor=redactor, metrics=metrics,
                           remind_every=timedelta(minutes=remind) if remind else None)
+
+
+        def kick() -> None:
+            """A command changed what alerts depend on: enqueue and deliver now."""
+            if monitor.alerts.enqueue(clock()):
+                outbox.wake()
+
+        commands = Commands(
+            store=store, services=settings.services, clock=clock, admins=settings.admins,
+            digest=lambda sub, now: build_digest(store, settings.services, sub, now),
+            on_enqueue=kick)
         yield Runtime(settings, store, client, by_platform, outbox, monitor, metrics, redactor,
-                      clock)
+                      clock, commands)
     finally:
         await client.aclose()
         store.close()
@@ -99,7 +113,8 @@ async def run_forever(rt: Runtime, *, stop: asyncio.Event) -> None:
     runner, port = await serve(app, host=s.host, port=s.port)
     log.info("serving /healthz and /metrics on %s:%d", s.host, port)
     await rt.monitor.deliver()  # alerts a previous run stored but could not post
-    scheduler = build_scheduler(monitor=rt.monitor, store=rt.store, tick_seconds=s.tick_seconds,
+    scheduler = build_scheduler(monitor=rt.monitor, store=rt.store, outbox=rt.outbox,
+                                services=s.services, tick_seconds=s.tick_seconds,
                                 retention_days=s.retention_days, clock=rt.clock)
     scheduler.start()
     delivery = asyncio.create_task(rt.outbox.run(stop), name="outbox")

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import logging
-import re
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from adapters.console import ConsoleChat
-from bot.app import Runtime, open_runtime, run_forever
+from bot.app import LOCAL_WORKSPACE, Runtime, open_runtime, run_forever
+from bot.commands import Incoming, parse_duration
 from bot.config import ConfigError, Settings, load_settings_from_environment
 from bot.demo import run_demo
-from bot.messages import Message, Table, render_table
+from bot.digest import digest_message, digest_report, render_chart
+from bot.messages import Message, Severity, Table, render_table
 from bot.redact import Redactor, install_log_redaction
 from bot.status import (
     result_json,
@@ -29,6 +33,7 @@ from bot.status import (
 )
 from bot.store import Store
 
+CONSOLE = "console"
 EPILOG = """\
 environment:
   SORA_BOT_CONFIG     config file (same as --config)
@@ -65,6 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="json: everything; csv: the probe results (default json)")
     ex.add_argument("--since", metavar="WHEN",
                     help="ISO-8601 time/date or a duration back from now like 24h, 7d, 90m")
+    dg = sub.add_parser("digest", help="print the daily digest of the last 24 h now")
+    dg.add_argument("--json", action="store_true", help="machine-readable output")
+    dg.add_argument("--chart", metavar="PATH", help="also write the digest chart as a PNG")
+    cm = sub.add_parser(
+        "command", help="run a /sora command as an admin of the console channel",
+        description="The same commands chat users type after /sora, run as an admin of the "
+                    "console channel: e.g. 'maintenance sora-2-relay 2h upgrade', 'subscribe "
+                    "sora-2* --min suspended', 'subscriptions', 'help'.")
+    cm.add_argument("words", nargs=argparse.REMAINDER, metavar="WORDS",
+                    help="the command and its arguments")
     sub.add_parser("demo", help="offline demo: simulated providers, a scripted outage, ~30 s")
     return p
 
@@ -93,7 +108,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     json_out = getattr(args, "json", False)
     chat = ConsoleChat(sys.stderr if json_out else sys.stdout)
     async with open_runtime(settings, chats=[chat], local_channel=(
-            "console" if args.command in ("run", "probe") else None)) as rt:
+            CONSOLE if args.command in ("run", "probe", "command") else None)) as rt:
         now = rt.clock()
         if args.command == "status":
             if args.service:
@@ -132,6 +147,16 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 return 2
             export(rt.store, settings, now, since=since, fmt=args.format, out=sys.stdout)
             return 0
+        if args.command == "digest":
+            return await _digest(rt, now, json_out=json_out, chart_path=args.chart)
+        if args.command == "command":
+            reply = await rt.commands.handle(Incoming(
+                platform=CONSOLE, workspace=LOCAL_WORKSPACE, channel=CONSOLE, user="console",
+                text=shlex.join(args.words), is_admin=_yes))
+            await rt.monitor.deliver()
+            print(reply.plain())
+            refused = reply.ephemeral and reply.severity is Severity.WARNING
+            return 2 if refused else 0
         if args.command == "run":
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
@@ -141,6 +166,27 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             await run_forever(rt, stop=stop)
             return 0
     raise AssertionError(args.command)
+
+
+async def _yes() -> bool:
+    return True
+
+
+async def _digest(rt: Runtime, now: datetime, *, json_out: bool, chart_path: str | None
+                  ) -> int:
+    report = digest_report(rt.store, rt.settings.services, now)
+    if chart_path:
+        png = await asyncio.to_thread(render_chart, report)
+        try:
+            await asyncio.to_thread(Path(chart_path).write_bytes, png)
+        except OSError as e:
+            print(f"sora-bot: cannot write {chart_path}: {e.strerror or e}", file=sys.stderr)
+            return 2
+    if json_out:
+        _print_json(report)
+    else:
+        print(digest_message(report).plain())
+    return 0
 
 
 def _service_detail(rt: Runtime, row: dict[str, Any], now: datetime) -> Message:
@@ -182,10 +228,8 @@ def _announce_adapters(settings: Settings) -> None:
 
 
 def parse_since(text: str, now: datetime) -> datetime:
-    m = re.fullmatch(r"(\d+)\s*([mhdw])", text.strip())
-    if m:
-        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
-        return now - timedelta(**{unit: int(m.group(1))})
+    with contextlib.suppress(ValueError):
+        return now - parse_duration(text)
     try:
         dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:

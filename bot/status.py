@@ -21,7 +21,7 @@ from bot.messages import (
 from bot.models import Health, ProbeResult, State, Transition
 from bot.store import Store, stars
 
-_WORST_FIRST = [State.SUSPENDED, State.RISK_CONTROL, State.DEGRADED, State.RETIRED,
+WORST_FIRST = [State.SUSPENDED, State.RISK_CONTROL, State.DEGRADED, State.RETIRED,
                 State.MAINTENANCE, State.UNKNOWN, State.OPERATIONAL]
 
 
@@ -79,11 +79,11 @@ def status_report(store: Store, services: tuple[ServiceConfig, ...], now: dateti
     return {"generated_at": iso_utc(now), "services": rows}
 
 
-def _pct(value: float | None) -> str:
+def format_pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}%" if value < 99.995 else "100%"
 
 
-def _ms(value: float | None) -> str:
+def format_ms(value: float | None) -> str:
     return "—" if value is None else f"{value / 1000:.1f}s" if value >= 1000 else f"{value:.0f}ms"
 
 
@@ -93,7 +93,7 @@ def _ago(iso: str | None, now: datetime) -> str:
     return format_duration((now - datetime.fromisoformat(iso)).total_seconds()) + " ago"
 
 
-def _status_cell(row: dict[str, Any]) -> str:
+def status_cell(row: dict[str, Any]) -> str:
     """``unknown`` always says which kind: not configured, no data, credentials rejected."""
     state = State(row["status"])
     if state is not State.UNKNOWN:
@@ -109,10 +109,10 @@ def status_message(report: dict[str, Any], now: datetime) -> Message:
     rows = report["services"]
     table = Table(
         header=("", "Service", "Status", "30d", "Uptime 24h", "p50", "Since"),
-        rows=tuple((State(r["status"]).emoji, r["name"], _status_cell(r), r["stars"],
-                    _pct(r["uptime"]["24h"]), _ms(r["latency_ms"]["p50"]),
+        rows=tuple((State(r["status"]).emoji, r["name"], status_cell(r), r["stars"],
+                    format_pct(r["uptime"]["24h"]), format_ms(r["latency_ms"]["p50"]),
                     _ago(r["since"], now)) for r in rows))
-    worst = min((State(r["status"]) for r in rows), key=_WORST_FIRST.index, default=None)
+    worst = min((State(r["status"]) for r in rows), key=WORST_FIRST.index, default=None)
     usable = [r["name"] for r in rows if r["status"] == "operational" and r["kind"] in
               ("openai_compat", "gemini")]
     text = ("Usable now: " + ", ".join(usable)) if usable else "No generation route is " \
@@ -133,10 +133,10 @@ def service_message(row: dict[str, Any], transitions: list[dict[str, str]], now:
         Field("Status", f"{state.emoji} {state.label} for "
               f"{_ago(row['since'], now).removesuffix(' ago')}" if row["since"]
               else f"{state.emoji} {state.label}"),
-        Field("Uptime 24h / 7d / 30d", f"{_pct(up['24h'])} / {_pct(up['7d'])} / {_pct(up['30d'])}"),
+        Field("Uptime 24h / 7d / 30d", " / ".join(format_pct(up[k]) for k in ("24h", "7d", "30d"))),
         Field("Rating (30d)", row["stars"]),
         Field("Latency p50 / p95 (24h)",
-              f"{_ms(row['latency_ms']['p50'])} / {_ms(row['latency_ms']['p95'])}"),
+              f"{format_ms(row['latency_ms']['p50'])} / {format_ms(row['latency_ms']['p95'])}"),
         Field("Risk-control episodes (7d)", str(row["risk_control_episodes_7d"])),
         Field("Last checked", _ago(row["last_checked"], now)),
     )

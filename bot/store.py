@@ -678,7 +678,8 @@ class Store:
 
     def subscriptions(self, platform: str | None = None, workspace: str | None = None
                       ) -> list[Subscription]:
-        sql, params = f"SELECT {_S_COLS} FROM subscriptions WHERE 1", []
+        sql = f"SELECT {_S_COLS} FROM subscriptions WHERE 1"
+        params: list[Any] = []
         for column, value in (("platform", platform), ("workspace", workspace)):
             if value is not None:
                 sql, params = sql + f" AND {column} = ?", [*params, value]

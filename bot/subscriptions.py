@@ -74,10 +74,15 @@ def parse_patterns(text: Iterable[str], known: Sequence[str]) -> list[str]:
 
 
 def add_patterns(current: Sequence[str], added: Sequence[str]) -> tuple[str, ...]:
-    """Subscribe to more: ``*`` replaces everything; adding a pattern lifts its exclusion."""
+    """Subscribe to more: ``*`` replaces everything; naming services on a subscription to
+    everything narrows it to them; adding a pattern lifts its exclusion."""
     if not added or ALL in added:
         return (ALL,)
+    if tuple(current) == (ALL,):
+        return tuple(added)
     kept = [p for p in current if p.removeprefix("!") not in added]
+    if ALL in kept:
+        return tuple(kept)  # everything is in already; lifting the exclusions was the point
     return tuple(dict.fromkeys([*kept, *added]))
 
 
