@@ -139,7 +139,7 @@ def worth_posting(t: Transition) -> bool:
     not_configured = Outcome.NOT_CONFIGURED.value
     if t.to_state is State.UNKNOWN and t.evidence.get("outcome") == not_configured:
         return False
-    if t.from_state is State.UNKNOWN and t.evidence.get("previous_outcome") == not_configured:
+    if t.from_state is State.UNKNOWN and t.evidence.get("from_cause") == not_configured:
         return False
     if t.to_state is State.MAINTENANCE or (
             t.from_state is State.MAINTENANCE and t.to_state is State.OPERATIONAL):

@@ -351,17 +351,20 @@ def _png(fig: Any) -> bytes:
 # --- scheduling -----------------------------------------------------------------------------
 
 
+Draw = Callable[[dict[str, Any]], bytes]
+
+
 async def build_digest(store: Store, services: Sequence[ServiceConfig], sub: Subscription,
-                       now: datetime) -> Message:
+                       now: datetime, *, draw: Draw = render_chart) -> Message:
     """The digest of the services ``sub`` covers, dated in its timezone, with the chart (drawn
     in a worker thread: it is CPU work; the store is read here, on the loop's thread)."""
     report = digest_report(store, services, now, include=sub.covers)
-    chart = await asyncio.to_thread(render_chart, report)
+    chart = await asyncio.to_thread(draw, report)
     return digest_message(report, chart=chart, tz=ZoneInfo(sub.digest_tz))
 
 
-async def enqueue_due_digests(store: Store, services: Sequence[ServiceConfig], now: datetime
-                              ) -> int:
+async def enqueue_due_digests(store: Store, services: Sequence[ServiceConfig], now: datetime,
+                              *, draw: Draw = render_chart) -> int:
     """Put every digest that is due into the outbox, each claimed once per local day (a restart
     or a second run finds it claimed). Returns how many were enqueued."""
     enqueued = 0
@@ -369,7 +372,7 @@ async def enqueue_due_digests(store: Store, services: Sequence[ServiceConfig], n
         on = digest_due(sub, now)
         if on is None:
             continue
-        message = await build_digest(store, services, sub, now)
+        message = await build_digest(store, services, sub, now, draw=draw)
         item = OutboxItem(f"d{sub.id}:{on.isoformat()}@{sub.platform}:{sub.channel}",
                           sub.platform, sub.channel, message)
         if store.claim_digest(sub.id, on, item, now):

@@ -166,6 +166,7 @@ class Health:
     last_checked: datetime | None = None
     last_outcome: Outcome | None = None
     first_bad_at: datetime | None = None  # first failure of the current bad episode
+    cause: Outcome | None = None  # the outcome that put the service in ``state``
 
     @property
     def success_rate(self) -> float | None:

@@ -29,6 +29,9 @@ from bot.models import Health, Outcome, Policy, ProbeResult, State, Transition
 _STREAK_CAP = 50
 _SEVERE = frozenset({Outcome.THROTTLED, Outcome.RISK_CONTROL, Outcome.UNAVAILABLE,
                      Outcome.REFUSED})
+# Say nothing of the service, so they end a run of failures rather than join it (a failure
+# after maintenance or after the service was configured starts a fresh count).
+_ENDS_STREAK = frozenset({Outcome.MAINTENANCE, Outcome.NOT_CONFIGURED})
 # Entering or leaving these starts the success-rate window afresh: a hard outage's failures must
 # not read as "risk control" once the service answers again.
 _FRESH_WINDOW = frozenset({State.SUSPENDED, State.RETIRED, State.UNKNOWN, State.MAINTENANCE})
@@ -56,7 +59,8 @@ def step(health: Health, result: ProbeResult, policy: Policy, now: datetime
         window=window,
         ok_streak=health.ok_streak + 1 if success else 0,
         slow_streak=health.slow_streak + 1 if outcome is Outcome.SLOW else 0,
-        fail_streak=() if success else (*health.fail_streak, outcome.value)[-_STREAK_CAP:],
+        fail_streak=() if success or outcome in _ENDS_STREAK else (
+            *health.fail_streak, outcome.value)[-_STREAK_CAP:],
         last_checked=now,
         last_outcome=outcome,
         first_bad_at=health.first_bad_at or (now if outcome.is_failure else None),
@@ -65,14 +69,15 @@ def step(health: Health, result: ProbeResult, policy: Policy, now: datetime
     if target is None:
         return _settle(folded), None
     if target[0] is health.state:  # no change: keep ``since``, refresh the explanation
-        return _settle(replace(folded, reason=target[1])), None
+        return _settle(replace(folded, reason=target[1], cause=outcome)), None
     to_state, reason = target
     transition = Transition(
         service=health.service, from_state=health.state, to_state=to_state, at=now,
-        reason=reason, evidence=_evidence(folded, result, health.last_outcome))
+        reason=reason, evidence=_evidence(folded, result, health.cause))
     if to_state in _FRESH_WINDOW or health.state in _FRESH_WINDOW:
         folded = replace(folded, window=())  # a new episode: old results say nothing about it
-    return _settle(replace(folded, state=to_state, since=now, reason=reason)), transition
+    return _settle(replace(folded, state=to_state, since=now, reason=reason,
+                           cause=outcome)), transition
 
 
 def _target(h: Health, outcome: Outcome, result: ProbeResult, policy: Policy
@@ -129,10 +134,11 @@ def _settle(h: Health) -> Health:
     return h
 
 
-def _evidence(h: Health, result: ProbeResult, previous: Outcome | None) -> dict[str, object]:
+def _evidence(h: Health, result: ProbeResult, from_cause: Outcome | None
+              ) -> dict[str, object]:
     evidence: dict[str, object] = {"outcome": result.outcome.value}
-    if previous is not None:
-        evidence["previous_outcome"] = previous.value
+    if from_cause is not None:
+        evidence["from_cause"] = from_cause.value
     if result.http_status is not None:
         evidence["http_status"] = result.http_status
     if result.latency_ms is not None:

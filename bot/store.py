@@ -313,6 +313,7 @@ _V2 = (
     # When the start and the end of a window were announced to subscribers (once each).
     "ALTER TABLE maintenance ADD COLUMN announced_start REAL",
     "ALTER TABLE maintenance ADD COLUMN announced_end REAL",
+    "ALTER TABLE health ADD COLUMN cause TEXT",  # the outcome that caused the current state
 )
 
 
@@ -450,11 +451,12 @@ class Store:
     def _upsert_health(self, h: Health) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO health (service, state, since, reason, fail_streak, ok_streak,"
-            " slow_streak, window, last_checked, last_outcome, first_bad_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " slow_streak, window, last_checked, last_outcome, first_bad_at, cause)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (h.service, h.state.value, _opt_ts(h.since), h.reason, _dumps(list(h.fail_streak)),
              h.ok_streak, h.slow_streak, _dumps(list(h.window)), _opt_ts(h.last_checked),
-             None if h.last_outcome is None else h.last_outcome.value, _opt_ts(h.first_bad_at)),
+             None if h.last_outcome is None else h.last_outcome.value, _opt_ts(h.first_bad_at),
+             None if h.cause is None else h.cause.value),
         )
 
     def load_health(self, service: str) -> Health | None:
@@ -970,7 +972,7 @@ _P_COLS = "service, at, outcome, latency_ms, http_status, error, detail, passive
 _T_COLS = "id, service, from_state, to_state, at, reason, evidence"
 _H_COLS = (
     "service, state, since, reason, fail_streak, ok_streak, slow_streak, window, last_checked,"
-    " last_outcome, first_bad_at"
+    " last_outcome, first_bad_at, cause"
 )
 _S_COLS = (
     "id, platform, workspace, channel, services, min_state, digest_time, digest_tz,"
@@ -1015,6 +1017,7 @@ def _health(r: tuple[Any, ...]) -> Health:
         fail_streak=tuple(str(o) for o in json.loads(r[4])), ok_streak=r[5], slow_streak=r[6],
         window=tuple(bool(b) for b in json.loads(r[7])), last_checked=_opt_dt(r[8]),
         last_outcome=None if r[9] is None else Outcome(r[9]), first_bad_at=_opt_dt(r[10]),
+        cause=None if r[11] is None else Outcome(r[11]),
     )
 
 
