@@ -71,7 +71,7 @@ async def open_runtime(settings: Settings, *, chats: Sequence[ChatPort],
             _subscribe_local(store, chats[0].platform, local_channel, clock())
         outbox = Outbox(store=store, chats=by_platform, clock=clock,
                         concurrency=settings.delivery_concurrency,
-                        max_age=timedelta(hours=settings.give_up_after_hours))
+                        max_age=timedelta(hours=settings.give_up_after_hours), metrics=metrics)
         remind = settings.remind_every_minutes
         monitor = Monitor(settings=settings, store=store, client=client, outbox=outbox,
                           clock=clock, redactor=redactor, metrics=metrics,

@@ -25,6 +25,11 @@ class Metrics:
                                    registry=self.registry)
         self.last_cycle = Gauge("sora_probe_cycle_last_timestamp_seconds",
                                 "Unix time the last probe cycle finished", registry=self.registry)
+        self.posts = Counter("sora_chat_posts", "Outbox delivery attempts by platform and result"
+                             " (sent, failed: will retry, dropped: given up)",
+                             ["platform", "result"], registry=self.registry)
+        self.outbox_pending = Gauge("sora_outbox_pending", "Posts waiting in the outbox",
+                                    registry=self.registry)
 
     def observe(self, result: ProbeResult, state: State, transition: Transition | None) -> None:
         self.probes.labels(result.service, result.outcome.value).inc()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.chat import ChatPort, DeliveryError, MessageRef
+from bot.metrics import Metrics
 from bot.store import PendingPost, Store
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,8 @@ log = logging.getLogger(__name__)
 @dataclass(slots=True)
 class DeliveryReport:
     sent: int = 0
-    failed: int = 0
-    dropped: int = 0
+    failed: int = 0  # will be retried
+    dropped: int = 0  # given up: refused for good, or expired
 
 
 def backoff(attempts: int, *, base: float = 2.0, cap: float = 300.0) -> float:
@@ -40,7 +41,8 @@ class Outbox:
 
     def __init__(self, *, store: Store, chats: Mapping[str, ChatPort],
                  clock: Callable[[], datetime], concurrency: int = 50,
-                 max_age: timedelta = timedelta(hours=24)) -> None:
+                 max_age: timedelta = timedelta(hours=24), metrics: Metrics | None = None
+                 ) -> None:
         self._store = store
         self._chats = chats
         self._clock = clock
@@ -50,6 +52,7 @@ class Outbox:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._missing: set[str] = set()
+        self._metrics = metrics
 
     def wake(self) -> None:
         """Something was enqueued: deliver now rather than at the next poll."""
@@ -65,6 +68,9 @@ class Outbox:
             sent_refs: dict[str, str] = {}
             await asyncio.gather(*(self._channel(posts, report, sent_refs)
                                    for posts in by_channel.values()))
+            if self._metrics:
+                pending = sum(len(p) for p in by_channel.values()) - report.sent - report.dropped
+                self._metrics.outbox_pending.set(pending)
             return report
 
     async def _channel(self, posts: list[PendingPost], report: DeliveryReport,
@@ -87,13 +93,26 @@ class Outbox:
                     self._store.post_dead(post.id, "expired undelivered", now)
                     log.warning("gave up on post %s to %s: undelivered for %s", post.key,
                                 post.channel, self._max_age)
-                    report.dropped += 1
+                    self._tally(post, "dropped", report)
                     continue
                 if not await self._send(chat, post, report, sent_refs):
                     return
 
     async def _send(self, chat: ChatPort, post: PendingPost, report: DeliveryReport,
                     sent_refs: dict[str, str]) -> bool:
+        """Post one; False when the channel must wait (order)."""
+        result = await self._attempt(chat, post, sent_refs)
+        self._tally(post, result, report)
+        return result != "failed"
+
+    def _tally(self, post: PendingPost, result: str, report: DeliveryReport) -> None:
+        setattr(report, result, getattr(report, result) + 1)
+        if self._metrics:
+            self._metrics.posts.labels(post.platform, result).inc()
+
+    async def _attempt(self, chat: ChatPort, post: PendingPost, sent_refs: dict[str, str]
+                       ) -> str:
+        """One try: "sent", "failed" (retry later) or "dropped" (never)."""
         parent = sent_refs.get(post.reply_to_key or "") or post.reply_to_ref
         reply_to = MessageRef(post.platform, post.channel, parent) if parent else None
         try:
@@ -103,25 +122,21 @@ class Outbox:
             if e.permanent:
                 self._store.post_dead(post.id, str(e), now)
                 log.warning("post %s to %s refused for good: %s", post.key, post.channel, e)
-                report.dropped += 1
-                return True
+                return "dropped"
             delay = e.retry_after if e.retry_after is not None else backoff(post.attempts)
             retry_at = now + timedelta(seconds=delay)
             if e.global_limit:
                 self._paused_until = max(self._paused_until or retry_at, retry_at)
             self._store.post_failed(post.id, str(e), retry_at)
-            report.failed += 1
-            return False
+            return "failed"
         except Exception as e:  # anything else is a transient failure of the platform
             self._store.post_failed(post.id, f"{type(e).__name__}: {e}",
                                     self._clock() + timedelta(seconds=backoff(post.attempts)))
             log.info("post %s to %s failed, will retry: %s", post.key, post.channel, e)
-            report.failed += 1
-            return False
+            return "failed"
         self._store.post_sent(post.id, ref.id, self._clock())
         sent_refs[post.key] = ref.id
-        report.sent += 1
-        return True
+        return "sent"
 
     def seconds_until_due(self, *, idle: float) -> float:
         """How long the worker may sleep: until the next retry or pause ends, at most ``idle``."""
