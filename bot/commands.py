@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from bot.config import ServiceConfig
 from bot.messages import Field, Message, Severity, Table, format_duration, neutralize
@@ -35,7 +36,7 @@ from bot.subscriptions import (
 
 MAX_REASON = 200
 MAX_MAINTENANCE = timedelta(days=14)
-_DURATION = re.compile(r"(\d+)\s*(m|min|h|d|w)", re.I)
+_DURATION = re.compile(r"(\d{1,6})\s*(m|min|h|d|w)", re.I)
 _UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 USAGE: dict[str, tuple[str, str]] = {
@@ -126,7 +127,7 @@ def parse_duration(text: str) -> timedelta:
     """``90m``, ``2h``, ``1d``, ``1w`` → timedelta."""
     m = _DURATION.fullmatch(text.strip())
     if not m or int(m.group(1)) == 0:
-        raise ValueError(f"'{neutralize(text[:20])}' is not a duration like 30m, 2h or 1d")
+        raise ValueError(f"'{neutralize(text[:32])}' is not a duration like 30m, 2h or 1d")
     return timedelta(**{_UNITS[m.group(2).lower()]: int(m.group(1))})
 
 
@@ -218,7 +219,7 @@ class Commands:
         current = self._subscription(incoming)
         minimum = parse_min(command.options["min"]) if "min" in command.options else (
             current.min_state if current else State.DEGRADED)
-        services = add_patterns(current.services if current else (), patterns)
+        services = add_patterns(current.services if current else (), patterns, self._ids)
         sub = self._store.subscribe(incoming.platform, incoming.workspace, incoming.channel,
                                     services=services, min_state=minimum, by=incoming.user,
                                     now=self._clock())
@@ -237,7 +238,8 @@ class Commands:
         if current is None:
             return Message(title="This channel has no alerts to stop", ephemeral=True,
                            severity=Severity.NEUTRAL)
-        left = remove_patterns(current.services, parse_patterns(command.args, self._ids)) \
+        left = remove_patterns(current.services, parse_patterns(command.args, self._ids),
+                               self._ids) \
             if command.args else ()
         if not left:
             self._store.unsubscribe(incoming.platform, incoming.workspace, incoming.channel)
@@ -284,7 +286,7 @@ class Commands:
         if what == "off":
             if len(command.args) > 1:
                 raise UsageError("`digest off` takes nothing more", "digest")
-            self._store.set_digest(sub.id, None, sub.digest_tz, None)
+            self._store.set_digest(sub.id, None, sub.digest_tz, sub.last_digest_on)
             return Message(title="Daily digest off in this channel", severity=Severity.INFO,
                            context=f"by {_mention(incoming)}")
         if len(command.args) > 2:
@@ -292,9 +294,12 @@ class Commands:
         at = parse_digest_time(command.args[0])
         tz = parse_timezone(command.args[1]).key if len(command.args) > 1 else sub.digest_tz
         now = self._clock()
-        claimed = first_claim(at, tz, now)
+        # Once a day: a time moved later does not bring a second digest today.
+        claimed = max((d for d in (sub.last_digest_on, first_claim(at, tz, now)) if d),
+                      default=None)
         self._store.set_digest(sub.id, at, tz, claimed)
-        starts = "tomorrow" if claimed else "today"
+        today = now.astimezone(ZoneInfo(tz)).date()
+        starts = "tomorrow" if claimed and claimed >= today else "today"
         return Message(title=f"🗞️ Daily digest at {at} {tz}",
                        text=f"Every day at {at} ({tz}) this channel gets the last 24 h: status, "
                             f"uptime, latency, incidents and a chart. First one {starts}.",

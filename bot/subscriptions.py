@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.messages import neutralize
 from bot.models import State
 
 ALL = "*"
@@ -66,32 +67,47 @@ def parse_patterns(text: Iterable[str], known: Sequence[str]) -> list[str]:
     patterns = [p.strip().lower() for chunk in text for p in chunk.split(",") if p.strip()]
     for p in patterns:
         if not _PATTERN.fullmatch(p):
-            raise SubscriptionError(f"'{p}' is not a service id or glob (letters, digits, . _ -,"
-                                    " * and ?)")
-        if not any(fnmatch.fnmatchcase(k, p.removeprefix("!")) for k in known):
+            raise SubscriptionError(f"'{neutralize(p[:64])}' is not a service id or glob "
+                                    "(letters, digits, . _ -, * and ?)")
+        if not _matched(p.removeprefix("!"), known):
             raise SubscriptionError(f"'{p}' matches no service; known: {', '.join(known)}")
     return list(dict.fromkeys(patterns))
 
 
-def add_patterns(current: Sequence[str], added: Sequence[str]) -> tuple[str, ...]:
-    """Subscribe to more: ``*`` replaces everything; naming services on a subscription to
-    everything narrows it to them; adding a pattern lifts its exclusion."""
-    if not added or ALL in added:
-        return (ALL,)
+def _matched(pattern: str, known: Sequence[str]) -> set[str]:
+    return {k for k in known if fnmatch.fnmatchcase(k, pattern)}
+
+
+def add_patterns(current: Sequence[str], added: Sequence[str], known: Sequence[str]
+                 ) -> tuple[str, ...]:
+    """Subscribe to more. ``*`` replaces everything; naming services on a subscription to
+    everything narrows it to them; an added pattern lifts the exclusions it covers; only
+    ``!patterns`` exclude them from what there is (everything, for a new subscription)."""
+    includes = [p for p in added if not p.startswith("!")]
+    excludes = [p for p in added if p.startswith("!")]
+    if not added or ALL in includes:
+        return (ALL, *excludes)
+    if not includes:
+        return tuple(dict.fromkeys([*(current or (ALL,)), *excludes]))
     if tuple(current) == (ALL,):
-        return tuple(added)
-    kept = [p for p in current if p.removeprefix("!") not in added]
-    if ALL in kept:
-        return tuple(kept)  # everything is in already; lifting the exclusions was the point
-    return tuple(dict.fromkeys([*kept, *added]))
+        return tuple(dict.fromkeys([*includes, *excludes]))
+    wanted = set().union(*(_matched(p, known) for p in includes))
+    kept = [p for p in current if not (p.startswith("!") and _matched(p[1:], known) <= wanted)]
+    if ALL not in kept:  # with everything in already, lifting the exclusions was the point
+        kept += includes
+    return tuple(dict.fromkeys([*kept, *excludes]))
 
 
-def remove_patterns(current: Sequence[str], removed: Sequence[str]) -> tuple[str, ...]:
-    """Unsubscribe from some: drop listed patterns; a service still matched by a glob is
-    excluded with ``!id``. Returns () when nothing is left (the subscription ends)."""
-    left = [p for p in current if p not in removed]
-    for r in removed:
-        if any(fnmatch.fnmatchcase(r, p) for p in left if not p.startswith("!")):
+def remove_patterns(current: Sequence[str], removed: Sequence[str], known: Sequence[str]
+                    ) -> tuple[str, ...]:
+    """Unsubscribe from some: drop the patterns whose services all fall under the removed
+    ones; what a remaining glob still covers is excluded with ``!pattern``. Returns () when
+    nothing is left (the subscription ends)."""
+    left = list(current)
+    for r in (p.removeprefix("!") for p in removed):
+        gone = _matched(r, known)
+        left = [p for p in left if p.startswith("!") or not _matched(p, known) <= gone]
+        if any(covers(left, k) for k in gone):
             left.append("!" + r)
     if not any(not p.startswith("!") for p in left):
         return ()
@@ -109,14 +125,16 @@ def describe(patterns: Sequence[str]) -> str:
 def parse_min(text: str) -> State:
     state = MIN_CHOICES.get(text.strip().lower())
     if state is None:
-        raise SubscriptionError(f"--min '{text}': use degraded, risk_control or suspended")
+        raise SubscriptionError(f"--min '{neutralize(text[:40])}': use degraded, risk_control "
+                                "or suspended")
     return state
 
 
 def parse_digest_time(text: str) -> str:
     m = _HHMM.fullmatch(text.strip())
     if not m:
-        raise SubscriptionError(f"'{text}' is not a time; use HH:MM (24-hour), e.g. 09:00")
+        raise SubscriptionError(f"'{neutralize(text[:40])}' is not a time; use HH:MM (24-hour), "
+                                "e.g. 09:00")
     return f"{int(m.group(1)):02d}:{m.group(2)}"
 
 
@@ -124,7 +142,8 @@ def parse_timezone(text: str) -> ZoneInfo:
     try:
         return ZoneInfo(text.strip())
     except (ZoneInfoNotFoundError, ValueError):
-        raise SubscriptionError(f"'{text}' is not an IANA timezone (e.g. Europe/Berlin, "
+        raise SubscriptionError(f"'{neutralize(text[:64])}' is not an IANA timezone (e.g. "
+                                "Europe/Berlin, "
                                 "America/New_York, Asia/Shanghai, UTC)") from None
 
 
