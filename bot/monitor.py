@@ -112,9 +112,8 @@ class Monitor:
         """Hand pending transitions, reminders and notices to the outbox; post what is due."""
         if self._outbox is None:
             return 0
-        if self.alerts.enqueue(self._clock()):
-            self._outbox.wake()
-        return (await self._outbox.deliver()).sent
+        self.alerts.enqueue(self._clock())
+        return await self._outbox.flush()
 
     async def _observe(self, svc: ServiceConfig, now: datetime) -> Observation:
         async with self._limit:

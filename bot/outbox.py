@@ -53,10 +53,19 @@ class Outbox:
         self._lock = asyncio.Lock()
         self._missing: set[str] = set()
         self._metrics = metrics
+        self._running = False
 
     def wake(self) -> None:
         """Something was enqueued: deliver now rather than at the next poll."""
         self._wake.set()
+
+    async def flush(self) -> int:
+        """Deliver what is due: by waking the worker when ``run`` is going (a probe cycle never
+        waits for a slow platform), else right here. Returns posts sent here."""
+        if self._running:
+            self.wake()
+            return 0
+        return (await self.deliver()).sent
 
     async def deliver(self) -> DeliveryReport:
         """One pass over every channel with a due post."""
@@ -149,6 +158,13 @@ class Outbox:
 
     async def run(self, stop: asyncio.Event, *, idle: float = 5.0) -> None:
         """Deliver until ``stop``: right away when woken, else when the next retry is due."""
+        self._running = True
+        try:
+            await self._loop(stop, idle)
+        finally:
+            self._running = False
+
+    async def _loop(self, stop: asyncio.Event, idle: float) -> None:
         while not stop.is_set():
             self._wake.clear()
             try:
