@@ -39,6 +39,7 @@ class ConsoleChat:
         if self._color:
             title = f"\x1b[{_ANSI[message.severity]}m{title}\x1b[0m"
         lines = [prefix + title, *("    " + line for line in rest)]
-        lines += [f"    📎 {a.filename} ({len(a.content) / 1024:.0f} KB)" for a in message.attachments]
+        lines += [f"    📎 {a.filename} ({len(a.content) / 1024:.0f} KB)"
+                  for a in message.attachments]
         self._stream.write("\n".join(lines) + "\n")
         self._stream.flush()

@@ -27,6 +27,8 @@ from bot.subscriptions import ALL
 
 log = logging.getLogger(__name__)
 USER_AGENT = "sora-status-bot/0.1 (+status probe; never generates)"
+# Posts per second a platform allows a whole bot; sends are paced to it (Discord's global limit).
+PLATFORM_RATES = {"discord": 50.0}
 
 
 def utcnow() -> datetime:
@@ -71,7 +73,8 @@ async def open_runtime(settings: Settings, *, chats: Sequence[ChatPort],
             _subscribe_local(store, chats[0].platform, local_channel, clock())
         outbox = Outbox(store=store, chats=by_platform, clock=clock,
                         concurrency=settings.delivery_concurrency,
-                        max_age=timedelta(hours=settings.give_up_after_hours), metrics=metrics)
+                        max_age=timedelta(hours=settings.give_up_after_hours), metrics=metrics,
+                        rates=PLATFORM_RATES)
         remind = settings.remind_every_minutes
         monitor = Monitor(settings=settings, store=store, client=client, outbox=outbox,
                           clock=clock, redactor=redactor, metrics=metrics,

@@ -41,14 +41,17 @@ class Outbox:
 
     def __init__(self, *, store: Store, chats: Mapping[str, ChatPort],
                  clock: Callable[[], datetime], concurrency: int = 50,
-                 max_age: timedelta = timedelta(hours=24), metrics: Metrics | None = None
-                 ) -> None:
+                 max_age: timedelta = timedelta(hours=24), metrics: Metrics | None = None,
+                 rates: Mapping[str, float] | None = None) -> None:
+        """``rates``: posts per second each platform allows the whole bot (Discord: 50); sends
+        are paced to it up front, so a fan-out to many channels is not a storm of 429s."""
         self._store = store
         self._chats = chats
         self._clock = clock
         self._limit = asyncio.Semaphore(concurrency)
         self._max_age = max_age
-        self._paused_until: datetime | None = None
+        self._paused_until: dict[str, datetime] = {}  # per platform, after a global limit
+        self._pacers = {p: _Pacer(rate) for p, rate in (rates or {}).items()}
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._missing: set[str] = set()
@@ -94,7 +97,8 @@ class Outbox:
         async with self._limit:
             for post in posts:
                 now = self._clock()
-                if self._paused_until is not None and now < self._paused_until:
+                paused = self._paused_until.get(post.platform)
+                if paused is not None and now < paused:
                     return
                 if post.next_attempt_at > now:
                     return  # order: nothing behind a post that is waiting for its retry
@@ -124,6 +128,9 @@ class Outbox:
         """One try: "sent", "failed" (retry later) or "dropped" (never)."""
         parent = sent_refs.get(post.reply_to_key or "") or post.reply_to_ref
         reply_to = MessageRef(post.platform, post.channel, parent) if parent else None
+        pacer = self._pacers.get(post.platform)
+        if pacer is not None:
+            await pacer.slot()
         try:
             ref = await chat.send(post.channel, post.message, reply_to=reply_to, key=post.key)
         except DeliveryError as e:
@@ -135,7 +142,10 @@ class Outbox:
             delay = e.retry_after if e.retry_after is not None else backoff(post.attempts)
             retry_at = now + timedelta(seconds=delay)
             if e.global_limit:
-                self._paused_until = max(self._paused_until or retry_at, retry_at)
+                paused = self._paused_until.get(post.platform, retry_at)
+                self._paused_until[post.platform] = max(paused, retry_at)
+                if post.platform in self._pacers:
+                    self._pacers[post.platform].hold(delay)
             self._store.post_failed(post.id, str(e), retry_at)
             return "failed"
         except Exception as e:  # anything else is a transient failure of the platform
@@ -150,8 +160,8 @@ class Outbox:
     def seconds_until_due(self, *, idle: float) -> float:
         """How long the worker may sleep: until the next retry or pause ends, at most ``idle``."""
         due = self._store.next_post_due(list(self._chats))
-        if self._paused_until is not None:
-            due = max(due, self._paused_until) if due else self._paused_until
+        if due is not None and self._paused_until:
+            due = max(due, min(self._paused_until.values()))
         if due is None:
             return idle
         return min(idle, max(0.01, (due - self._clock()).total_seconds()))
@@ -174,6 +184,25 @@ class Outbox:
             wait = self.seconds_until_due(idle=idle)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_first(stop, self._wake), timeout=wait)
+
+
+class _Pacer:
+    """Hands out send slots ``1 / rate`` seconds apart (on the event loop's clock)."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1.0 / rate
+        self._next = 0.0
+
+    async def slot(self) -> None:
+        now = asyncio.get_running_loop().time()
+        at = max(now, self._next)
+        self._next = at + self._interval
+        if at > now:
+            await asyncio.sleep(at - now)
+
+    def hold(self, seconds: float) -> None:
+        """The platform said stop: no slot before ``seconds`` from now."""
+        self._next = max(self._next, asyncio.get_running_loop().time() + seconds)
 
 
 async def _first(*events: asyncio.Event) -> None:

@@ -725,11 +725,14 @@ class Store:
     def _enqueue(self, items: Sequence[OutboxItem], now: datetime) -> int:
         added = 0
         for item in items:
-            added += self._db.execute(
+            inserted = self._db.execute(
                 "INSERT INTO outbox (key, platform, channel, message, reply_to_key, created_at,"
                 " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
                 (item.key, item.platform, item.channel, message_to_json(item.message),
                  item.reply_to_key, _ts(now), _ts(now))).rowcount
+            if not inserted:
+                continue  # enqueued before: its threads are recorded already
+            added += 1
             self._db.conn.executemany(
                 "INSERT OR REPLACE INTO threads (platform, channel, service, item_key)"
                 " VALUES (?, ?, ?, ?)",
@@ -756,10 +759,12 @@ class Store:
                             _dt(r[7]), r[8], _dt(r[9])) for r in rows]
 
     def next_post_due(self, platforms: Sequence[str]) -> datetime | None:
-        """The earliest retry time of a pending post for one of ``platforms``."""
+        """The earliest time a channel's first pending post (of ``platforms``) is due."""
         marks = ",".join("?" * len(platforms))
-        row = self._one("SELECT MIN(next_attempt_at) FROM outbox WHERE sent_at IS NULL AND"
-                        f" dead_at IS NULL AND platform IN ({marks})", list(platforms))
+        row = self._one(  # only a channel's head can be due: the rest wait behind it
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE id IN (SELECT MIN(id) FROM outbox"
+            " WHERE sent_at IS NULL AND dead_at IS NULL"
+            f" AND platform IN ({marks}) GROUP BY platform, channel)", list(platforms))
         return None if row is None or row[0] is None else _dt(row[0])
 
     def post_sent(self, post_id: int, ref: str, now: datetime) -> None:
