@@ -27,7 +27,7 @@ from bot.store import Store
 
 BUILTIN_IDS = [s["id"] for s in BUILTIN_SERVICES]
 BUILTIN_NAMES = [s["name"] for s in BUILTIN_SERVICES]
-SUBCOMMANDS = ("run", "status", "probe", "check-config", "export", "demo")
+SUBCOMMANDS = ("run", "status", "probe", "digest", "command", "check-config", "export", "demo")
 FAKE_SECRET = "sk-CHECKCONFIG-0123456789abcdef"
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 _INHERITED = ("SORA_RELAY_BASE_URL", "SORA_RELAY_API_KEY", "SORA_REVERSE_BASE_URL",
@@ -515,3 +515,48 @@ def test_no_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> N
 
     assert exc.value.code == 2
     assert "usage:" in capsys.readouterr().err
+
+
+# --- digest and command ---------------------------------------------------------------------
+
+
+def test_digest_json_and_text_and_chart(tmp_path: Path, db: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    reverse_relay_outage(db, now_utc())
+    run = cli(capsys, "digest", "--json")
+    assert run.code == 0
+    report = run.json()
+    row = next(r for r in report["services"] if r["id"] == "sora-2-reverse")
+    assert row["status"] == "suspended"
+    assert [t["to"] for t in row["transitions_24h"]] == ["operational", "suspended"]
+    assert report["generation"] is None  # no invented numbers
+
+    chart = tmp_path / "digest.png"
+    run = cli(capsys, "digest", "--chart", str(chart))
+    assert run.code == 0 and run.out.startswith("Daily digest — ")
+    assert "Sora 2 · reverse relay" in run.out and "HTTP 503: upstream overloaded" in run.out
+    assert chart.read_bytes().startswith(b"\x89PNG")
+
+    run = cli(capsys, "digest", "--chart", str(tmp_path / "no-such-dir" / "c.png"))
+    assert run.code == 2 and "cannot write" in run.err
+
+
+def test_command_manages_the_console_channel(db: Path, capsys: pytest.CaptureFixture[str]
+                                             ) -> None:
+    run = cli(capsys, "command", "subscribe", "sora-2*", "--min", "suspended")
+    assert run.code == 0 and "suspended or worse" in run.out
+    run = cli(capsys, "command", "maintenance", "sora-2-relay", "2h", "<!channel>", "upgrade")
+    assert run.code == 0
+    assert "<!channel>" not in run.out and "<\u200b!channel> upgrade" in run.out
+    assert "🔧 Maintenance started" in run.out  # announced to the console subscription
+    with Store(db) as store:
+        sub = store.subscription("console", "local", "console")
+        assert sub is not None and sub.services == ("sora-2*",)
+        assert sub.min_state is State.SUSPENDED
+        windows = store.active_maintenance("sora-2-relay", now_utc() + timedelta(seconds=1))
+        assert [w.source for w in windows] == ["admin"]
+
+    run = cli(capsys, "command", "subscribe", "nope*")
+    assert run.code == 2 and "matches no service" in run.out
+    run = cli(capsys, "command", "frobnicate")
+    assert run.code == 2 and "unknown command" in run.out

@@ -116,6 +116,7 @@ class ChatPlatform:
         self.gone_channels = gone_channels
         self.monotonic = monotonic
         self.accepted: list[Accepted] = []
+        self.edits: list[str] = []  # titles that replaced a posted message (PATCH)
         self.attempts: list[Attempt] = []
         self.dedup_hits = 0
         self.rate_limited = 0  # 429s for rate limits (not outages)
@@ -229,6 +230,8 @@ class ChatPlatform:
     async def _patch(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["id"] not in self._by_id:
             return web.json_response({"message": "Unknown Message", "code": 10008}, status=404)
+        body = await request.json()
+        self.edits.append(str(body["message"]["title"]))
         return web.json_response({"id": request.match_info["id"]})
 
     def _rate_limit(self, channel: str) -> tuple[float, bool] | None:
