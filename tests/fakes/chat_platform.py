@@ -35,7 +35,6 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import Any
 
 import httpx2
@@ -43,6 +42,7 @@ from aiohttp import web
 
 from bot.chat import DeliveryError, MessageRef
 from bot.messages import Message, message_to_json
+from tests.fakes.loopback import Loopback
 
 
 def _utcnow() -> datetime:
@@ -92,8 +92,8 @@ class TokenBucket:
         self.tokens -= 1.0
 
 
-class ChatPlatform:
-    """The fake platform: an aiohttp server on 127.0.0.1, port 0, as an async context manager."""
+class ChatPlatform(Loopback):
+    """The fake platform: a ``Loopback`` server (127.0.0.1, port 0) answering the chat API."""
 
     OUTAGE_REPLIES = ((503, 7.0), (429, 11.0))  # alternated, per post, while refusing
 
@@ -104,6 +104,7 @@ class ChatPlatform:
                  hold_after_accept: float = 0.0, pause_after: int | None = None,
                  pause_retry_after: float = 0.5, gone_channels: frozenset[str] = frozenset(),
                  monotonic: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
         self.clock = clock
         self.refuse_until = refuse_until
         self.channel_rate = channel_rate
@@ -121,35 +122,19 @@ class ChatPlatform:
         self.dedup_hits = 0
         self.rate_limited = 0  # 429s for rate limits (not outages)
         self.global_limited = 0  # of which for the global limit
-        self.closing = asyncio.Event()
-        self.port = 0
         self._by_key: dict[str, Accepted] = {}
         self._by_id: dict[str, Accepted] = {}
         self._ids = itertools.count(1_000_001)
         self._channel_buckets: dict[str, TokenBucket] = {}
         self._global_bucket: TokenBucket | None = None
         self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def __aenter__(self) -> ChatPlatform:
-        app = web.Application()
-        app.router.add_post("/messages", self._post)
-        app.router.add_patch("/messages/{id}", self._patch)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "POST" and request.path == "/messages":
+            return await self._post(request)
+        if request.method == "PATCH" and request.path.startswith("/messages/"):
+            return await self._patch(request, request.path.removeprefix("/messages/"))
+        return await super()._dispatch(request)
 
     # --- what tests read ---------------------------------------------------------------------
 
@@ -227,12 +212,12 @@ class ChatPlatform:
                 await asyncio.wait_for(self.closing.wait(), hold)
         return web.json_response({"id": message.id})
 
-    async def _patch(self, request: web.Request) -> web.StreamResponse:
-        if request.match_info["id"] not in self._by_id:
+    async def _patch(self, request: web.Request, message_id: str) -> web.StreamResponse:
+        if message_id not in self._by_id:
             return web.json_response({"message": "Unknown Message", "code": 10008}, status=404)
         body = await request.json()
         self.edits.append(str(body["message"]["title"]))
-        return web.json_response({"id": request.match_info["id"]})
+        return web.json_response({"id": message_id})
 
     def _rate_limit(self, channel: str) -> tuple[float, bool] | None:
         """``(retry_after, global)`` when a limit refuses the request, else None."""
