@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 USER_AGENT = "sora-status-bot/0.1 (+status probe; never generates)"
 # Posts per second a platform allows a whole bot; sends are paced to it (Discord's global limit).
 PLATFORM_RATES = {"discord": 50.0}
+LOCAL_WORKSPACE = "local"  # the workspace of channels that belong to this process (console)
 
 
 def utcnow() -> datetime:
@@ -79,25 +80,15 @@ async def open_runtime(settings: Settings, *, chats: Sequence[ChatPort],
         monitor = Monitor(settings=settings, store=store, client=client, outbox=outbox,
                           clock=clock, redactor=redactor, metrics=metrics,
                           remind_every=timedelta(minutes=remind) if remind else None)
-
-
-        def kick() -> None:
-            """A command changed what alerts depend on: enqueue and deliver now."""
-            if monitor.alerts.enqueue(clock()):
-                outbox.wake()
-
         commands = Commands(
             store=store, services=settings.services, clock=clock, admins=settings.admins,
             digest=lambda sub, now: build_digest(store, settings.services, sub, now),
-            on_enqueue=kick)
+            on_change=monitor.deliver)
         yield Runtime(settings, store, client, by_platform, outbox, monitor, metrics, redactor,
                       clock, commands)
     finally:
         await client.aclose()
         store.close()
-
-
-LOCAL_WORKSPACE = "local"
 
 
 def _subscribe_local(store: Store, platform: str, channel: str, now: datetime) -> None:

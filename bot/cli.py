@@ -153,7 +153,6 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             reply = await rt.commands.handle(Incoming(
                 platform=CONSOLE, workspace=LOCAL_WORKSPACE, channel=CONSOLE, user="console",
                 text=shlex.join(args.words), is_admin=_yes))
-            await rt.monitor.deliver()
             print(reply.plain())
             refused = reply.ephemeral and reply.severity is Severity.WARNING
             return 2 if refused else 0

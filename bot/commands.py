@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import ServiceConfig
-from bot.messages import Field, Message, Severity, Table, format_duration, neutralize
+from bot.messages import Message, Severity, Table, format_duration, neutralize
 from bot.models import State
 from bot.status import service_message, status_message, status_report, transition_json
 from bot.store import OutboxItem, Store
@@ -153,7 +153,9 @@ class Commands:
     def __init__(self, *, store: Store, services: Sequence[ServiceConfig],
                  clock: Callable[[], datetime], admins: Sequence[str] = (),
                  digest: DigestBuilder | None = None,
-                 on_enqueue: Callable[[], None] | None = None) -> None:
+                 on_change: Callable[[], Awaitable[object]] | None = None) -> None:
+        """``on_change``: called after a command enqueued a post or changed maintenance, to
+        announce and deliver it now rather than at the next probe cycle."""
         self._store = store
         self._services = tuple(s for s in services if s.enabled)
         self._ids = [s.id for s in self._services]
@@ -161,7 +163,7 @@ class Commands:
         self._clock = clock
         self._admins = frozenset(admins)
         self._build_digest = digest
-        self._on_enqueue = on_enqueue
+        self._on_change = on_change
 
     @property
     def service_ids(self) -> list[str]:
@@ -210,7 +212,7 @@ class Commands:
             message = service_message(row, recent, now)
         else:
             message = status_message(status_report(self._store, self._services, now), now)
-        return _with(message, ephemeral=not public)
+        return replace(message, ephemeral=not public)
 
     async def _subscribe(self, incoming: Incoming, command: Command) -> Message:
         if not await self._allowed(incoming):
@@ -315,8 +317,8 @@ class Commands:
         message = await self._build_digest(scope, now)
         key = f"dnow:{incoming.channel}:{now.timestamp():.3f}@{incoming.platform}"
         self._store.enqueue([OutboxItem(key, incoming.platform, incoming.channel, message)], now)
-        if self._on_enqueue:
-            self._on_enqueue()
+        if self._on_change:
+            await self._on_change()
         return Message(title="🗞️ Digest on its way", severity=Severity.INFO, ephemeral=True)
 
     async def _maintenance(self, incoming: Incoming, command: Command) -> Message:
@@ -333,6 +335,8 @@ class Commands:
             if not ended:
                 return Message(title=f"{self._names[sid]} has no admin maintenance to end",
                                severity=Severity.NEUTRAL, ephemeral=True)
+            if self._on_change:
+                await self._on_change()
             return Message(title=f"🔧 Maintenance of {self._names[sid]} ended",
                            text="Alerts for it are on again.", severity=Severity.OK,
                            context=f"by {_mention(incoming)}")
@@ -351,8 +355,8 @@ class Commands:
         reason = reason or f"declared by {incoming.user}"
         self._store.add_maintenance(sid, now, now + length, reason, "admin",
                                     external_id=f"{incoming.platform}:{now.timestamp():.3f}")
-        if self._on_enqueue:
-            self._on_enqueue()
+        if self._on_change:
+            await self._on_change()
         return Message(title=f"🔧 {self._names[sid]}: maintenance for "
                              f"{format_duration(length.total_seconds())}",
                        text=f"{neutralize(reason)}. Alerts for it are muted until "
@@ -393,11 +397,6 @@ class Commands:
         return sid
 
 
-def _with(message: Message, *, ephemeral: bool) -> Message:
-    from dataclasses import replace
-    return replace(message, ephemeral=ephemeral)
-
-
 def _at_least(state: State) -> str:
     return "degraded or worse" if state is State.DEGRADED else f"{state.label} or worse"
 
@@ -413,5 +412,5 @@ def _channel_ref(platform: str, channel: str) -> str:
     return {"slack": f"<#{ch}>", "discord": f"<#{ch}>"}.get(platform, ch)
 
 
-__all__ = ["Command", "Commands", "Field", "Incoming", "UsageError", "help_message", "parse",
+__all__ = ["Command", "Commands", "Incoming", "UsageError", "help_message", "parse",
            "parse_duration"]

@@ -49,14 +49,14 @@ class Bot:
         self.built: list[tuple[Subscription, datetime]] = []
         builder = self._fake_digest if digest == "fake" else digest
         self.commands = Commands(store=store, services=SERVICES, clock=self.clock,
-                                 admins=(LISTED,), digest=builder, on_enqueue=self._enqueue)
+                                 admins=(LISTED,), digest=builder, on_change=self._changed)
 
     async def _fake_digest(self, sub: Subscription, now: datetime) -> Message:
         self.built.append((sub, now))
         return Message(title=f"Digest for {sub.channel}", text="all fine",
                        severity=Severity.OK)
 
-    def _enqueue(self) -> None:
+    async def _changed(self) -> None:
         self.enqueued += 1
 
     async def run(self, text: str, *, admin: bool = True, user: str = "U-alice",
@@ -489,7 +489,7 @@ async def test_maintenance_mutes_a_service_until_it_ends(bot: Bot) -> None:
     assert bot.store.active_maintenance("sora-2-relay", NOW + 2 * H - timedelta(seconds=1))
     assert bot.store.active_maintenance("sora-2-relay", NOW + 2 * H) == []
     assert all(bot.store.active_maintenance(s, NOW) == [] for s in IDS if s != "sora-2-relay")
-    assert bot.enqueued == 1  # the outbox is woken to announce it
+    assert bot.enqueued == 1  # announced and delivered now, not at the next probe cycle
     assert not message.ephemeral
     assert message.title == f"🔧 {NAMES['sora-2-relay']}: maintenance for 2h 0m"
     assert "db upgrade" in message.text and "2026-11-21 11:00 UTC" in message.text
