@@ -151,9 +151,11 @@ def digest_message(report: dict[str, Any], *, chart: bytes | None = None,
         rows=tuple((State(r["status"]).emoji, r["name"], neutralize(status_cell(r)), r["stars"],
                     *(format_pct(r["uptime"][k]) for k in ("24h", "7d", "30d")),
                     *(format_ms(r["latency_ms"][k]) for k in ("p50", "p95"))) for r in rows))
-    worst = min((State(r["status"]) for r in rows), key=WORST_FIRST.index, default=None)
-    severity = (Severity.NEUTRAL if worst is None
-                else severity_of(worst) if worst.is_bad else Severity.OK)
+    # A retired model is old news (Sora 2 stays retired): it does not colour every digest grey.
+    live = [State(r["status"]) for r in rows if r["status"] != State.RETIRED.value]
+    worst = min(live, key=WORST_FIRST.index, default=None)
+    severity = (Severity.NEUTRAL if not rows
+                else severity_of(worst) if worst is not None and worst.is_bad else Severity.OK)
     return Message(
         title=f"Daily digest — {_date(end)}",
         text=neutralize(_summary_text(report, rows)),

@@ -232,6 +232,15 @@ def test_all_operational_is_ok(store: Store) -> None:
     assert msg.fields == ()
 
 
+def test_a_retired_model_does_not_colour_the_digest(store: Store) -> None:
+    change(store, "relay", NOW - 2 * DAY, State.UNKNOWN, State.RETIRED)
+    change(store, "reverse", NOW - 2 * DAY, State.UNKNOWN, State.OPERATIONAL)
+    assert digest_message(digest_report(store, (RELAY, REVERSE), NOW)).severity is Severity.OK
+    change(store, "reverse", NOW - DAY / 2, State.OPERATIONAL, State.DEGRADED)
+    assert digest_message(digest_report(store, (RELAY, REVERSE), NOW)).severity is (
+        Severity.WARNING)
+
+
 def test_no_services(store: Store) -> None:
     report = digest_report(store, (), NOW)
     assert report["services"] == [] and report["incidents"] == []
