@@ -162,7 +162,13 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
             _announce_adapters(settings)
-            await run_forever(rt, stop=stop)
+            try:
+                await run_forever(rt, stop=stop)
+            except OSError as e:  # the port is taken, or not ours to bind
+                print(f"sora-bot: cannot listen on {settings.host}:{settings.port}: "
+                      f"{e.strerror or e}; set PORT (or [bot] port) to a free port",
+                      file=sys.stderr)
+                return 2
             return 0
     raise AssertionError(args.command)
 

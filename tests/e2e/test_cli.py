@@ -560,3 +560,16 @@ def test_command_manages_the_console_channel(db: Path, capsys: pytest.CaptureFix
     assert run.code == 2 and "matches no service" in run.out
     run = cli(capsys, "command", "frobnicate")
     assert run.code == 2 and "unknown command" in run.out
+
+
+def test_run_on_a_taken_port_exits_2_saying_what_to_do(
+        db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        monkeypatch.setenv("PORT", str(taken.getsockname()[1]))
+        run = cli(capsys, "run")
+    assert run.code == 2
+    assert "cannot listen on" in run.err and "set PORT" in run.err
