@@ -62,6 +62,8 @@ def batch_message(ts: Sequence[Transition], *, names: Mapping[str, str],
     worst = max(ts, key=lambda t: RANK.get(t.to_state, 0)).to_state
     if all(_is_recovery(t) for t in ts):
         title = f"{State.OPERATIONAL.emoji} {len(ts)} services recovered"
+    elif all(t.to_state is State.RETIRED for t in ts):
+        title = f"{worst.emoji} {len(ts)} models retired"
     elif all(t.to_state.is_bad for t in ts):
         title = f"{worst.emoji} {len(ts)} services in trouble"
     else:

@@ -19,6 +19,7 @@ from typing import TextIO
 from adapters.console import ConsoleChat
 from bot.app import open_runtime, utcnow
 from bot.config import load_settings
+from bot.digest import digest_message, digest_report, render_chart
 from bot.messages import format_duration
 from bot.sim import SimRelay, SimStatusPage
 from bot.status import status_message, status_report
@@ -102,4 +103,9 @@ async def run_demo(*, out: TextIO, steps: int = 27, step_seconds: float = STEP_S
                                   f"page confirmed “{lead.incident_name}”.\n")
                 billable = official.billable_calls + reverse.billable_calls
                 out.write(f"\nBillable calls made by all this probing: {billable}\n")
+                report = digest_report(rt.store, settings.services, now)
+                chart = await asyncio.to_thread(render_chart, report)
+                out.write("\nThe daily digest (a subscribed channel gets it at its own time, "
+                          "chart attached):\n" + digest_message(report, chart=chart).plain()
+                          + f"\n    📎 digest.png ({len(chart) / 1024:.0f} KB)\n")
     return 0

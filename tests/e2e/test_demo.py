@@ -41,11 +41,14 @@ async def test_demo_tells_the_scripted_outage_in_order() -> None:
         "Video API status",  # the final table
         "Detection lead: our probes saw 'sora-2-reverse' fail",
         "Billable calls made by all this probing: 0\n",
+        "The daily digest",
+        "Daily digest — ",
+        "📎 digest.png",
     ):
         at = _index(text, needle, at) + len(needle)
 
     # the official relay's Sora 2 Pro is retired too; the reverse relay alerts only once each way
-    assert "Sora 2 Pro · official relay is retired" in text
+    assert "⚫ 2 models retired" in text and "Sora 2 Pro · official relay is retired" in text
     assert text.count("Sora 2 · reverse relay is suspended") == 1
     assert text.count("Sora 2 · reverse relay recovered") == 1
     assert "  ↳ 🟢 Sora 2 · reverse relay recovered" in text  # a reply in the outage's thread
