@@ -169,12 +169,10 @@ def plan_transitions(
         top = [p.transition for p in chosen if not p.reply]
         opened: dict[str, str] = {}
         if top:
-            key = "t" + ",".join(str(t.id) for t in top) + f"@{where}"
-            message = (transition_message(top[0], name=names.get(top[0].service, top[0].service),
-                                          bad_since=bad_since.get(top[0].id or 0))
-                       if len(top) == 1 else batch_message(top, names=names, bad_since=bad_since))
+            key = _key(top, where)
             services = tuple(dict.fromkeys(t.service for t in top))
-            items.append(OutboxItem(key, sub.platform, sub.channel, message, opens=services))
+            items.append(OutboxItem(key, sub.platform, sub.channel,
+                                    _message(top, names, bad_since), opens=services))
             opened = dict.fromkeys(services, key)
         by_thread: dict[str | None, list[Transition]] = defaultdict(list)
         for p in chosen:
@@ -183,12 +181,24 @@ def plan_transitions(
                 by_thread[opened.get(s) or opener(sub.platform, sub.channel, s)].append(
                     p.transition)
         for thread, ts in by_thread.items():
-            key = "t" + ",".join(str(t.id) for t in ts) + f"@{where}"
-            message = (transition_message(ts[0], name=names.get(ts[0].service, ts[0].service),
-                                          bad_since=bad_since.get(ts[0].id or 0))
-                       if len(ts) == 1 else batch_message(ts, names=names, bad_since=bad_since))
-            items.append(OutboxItem(key, sub.platform, sub.channel, message, reply_to_key=thread))
+            items.append(OutboxItem(_key(ts, where), sub.platform, sub.channel,
+                                    _message(ts, names, bad_since), reply_to_key=thread))
     return items
+
+
+def _key(ts: Sequence[Transition], where: str) -> str:
+    """The idempotency key of a post about ``ts`` in one channel."""
+    return "t" + ",".join(str(t.id) for t in ts) + f"@{where}"
+
+
+def _message(ts: Sequence[Transition], names: Mapping[str, str],
+             bad_since: Mapping[int, datetime | None]) -> Message:
+    """One transition's own alert, or a batch of several."""
+    if len(ts) > 1:
+        return batch_message(ts, names=names, bad_since=bad_since)
+    t = ts[0]
+    return transition_message(t, name=names.get(t.service, t.service),
+                              bad_since=bad_since.get(t.id or 0))
 
 
 class Alerts:

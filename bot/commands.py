@@ -203,10 +203,7 @@ class Commands:
             raise UsageError("status takes one service at most", "status")
         now = self._clock()
         if args:
-            sid = args[0].lower()
-            if sid not in self._ids:
-                raise UsageError(f"'{neutralize(args[0][:64])}' is not a service; known: "
-                                 f"{', '.join(self._ids)}", "status")
+            sid = self._service_id(args[0])
             row = status_report(self._store, self._services, now, only=sid)["services"][0]
             recent = [transition_json(t) for t in self._store.transitions(sid, limit=5)]
             message = service_message(row, recent, now)

@@ -3,8 +3,9 @@
 A post leaves the outbox only when its platform accepted it. Per channel, posts go strictly in
 order: a post that fails blocks the ones behind it until its retry is due, so nobody reads a
 recovery before its outage. Failures back off exponentially, or exactly as long as the platform's
-``Retry-After`` says; a global rate limit pauses every channel; a permanent refusal (channel gone)
-or a post older than ``max_age`` is given up with a log line. Channels are served concurrently.
+``Retry-After`` says; a global rate limit pauses every channel of that platform, and sends are paced
+to a platform's known global rate; a permanent refusal (channel gone) or a post older than
+``max_age`` is given up with a log line. Channels are served concurrently.
 """
 
 from __future__ import annotations

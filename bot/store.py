@@ -127,12 +127,16 @@ class PendingPost:
     key: str
     platform: str
     channel: str
-    message: Message
+    payload: str  # the message as stored; decoded only when it is about to be sent
     reply_to_key: str | None
     reply_to_ref: str | None
     created_at: datetime
     attempts: int
     next_attempt_at: datetime
+
+    @property
+    def message(self) -> Message:
+        return message_from_json(self.payload)
 
 
 def stars(uptime_30d: float | None) -> str:
@@ -492,11 +496,15 @@ class Store:
         return [_transition(r) for r in rows]
 
     def mark_delivered(self, ids: Iterable[int], at: datetime) -> None:
-        with self._tx() as db:
-            db.conn.executemany(
-                "UPDATE transitions SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
-                [(_ts(at), i) for i in ids],
-            )
+        """Mark transitions handed over (to the outbox) so they are not fanned out again."""
+        with self._tx():
+            self._mark_delivered(ids, at)
+
+    def _mark_delivered(self, ids: Iterable[int], at: datetime) -> None:
+        self._db.conn.executemany(
+            "UPDATE transitions SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
+            [(_ts(at), i) for i in ids],
+        )
 
     def transitions(
         self,
@@ -715,11 +723,9 @@ class Store:
                 fanned_out: Iterable[int] = ()) -> int:
         """Add posts (a key already present is skipped) and mark the transitions they were
         made from as handed to the outbox — in one transaction. Returns rows added."""
-        with self._tx() as db:
+        with self._tx():
             added = self._enqueue(items, now)
-            db.conn.executemany(
-                "UPDATE transitions SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
-                [(_ts(now), i) for i in fanned_out])
+            self._mark_delivered(fanned_out, now)
         return added
 
     def _enqueue(self, items: Sequence[OutboxItem], now: datetime) -> int:
@@ -755,8 +761,8 @@ class Store:
             " o.created_at, o.attempts, o.next_attempt_at FROM outbox o"
             " LEFT JOIN outbox p ON p.key = o.reply_to_key"
             " WHERE o.sent_at IS NULL AND o.dead_at IS NULL ORDER BY o.id")
-        return [PendingPost(r[0], r[1], r[2], r[3], message_from_json(r[4]), r[5], r[6],
-                            _dt(r[7]), r[8], _dt(r[9])) for r in rows]
+        return [PendingPost(r[0], r[1], r[2], r[3], r[4], r[5], r[6], _dt(r[7]), r[8], _dt(r[9]))
+                for r in rows]
 
     def next_post_due(self, platforms: Sequence[str]) -> datetime | None:
         """The earliest time a channel's first pending post (of ``platforms``) is due."""
