@@ -21,7 +21,7 @@ from bot.monitor import Monitor
 from bot.outbox import Outbox
 from bot.redact import Redactor
 from bot.scheduler import build_scheduler
-from bot.server import build_app, serve
+from bot.server import Route, build_app, serve
 from bot.store import Store
 from bot.subscriptions import ALL
 
@@ -97,15 +97,16 @@ def _subscribe_local(store: Store, platform: str, channel: str, now: datetime) -
                         min_state=State.DEGRADED, by="sora-bot", now=now)
 
 
-async def run_forever(rt: Runtime, *, stop: asyncio.Event) -> None:
-    """``sora-bot run``: scheduler + HTTP server until ``stop`` is set."""
+async def run_forever(rt: Runtime, *, stop: asyncio.Event, routes: Sequence[Route] = ()) -> None:
+    """``sora-bot run``: scheduler + HTTP server (with the adapters' ``routes``) until ``stop``."""
     s = rt.settings
     shortest = min((svc.interval for svc in s.services if svc.enabled), default=60.0)
     app = build_app(metrics=rt.metrics, last_cycle=lambda: rt.monitor.last_cycle_at,
                     clock=rt.clock, started_at=rt.clock(),
-                    stale_after=max(3 * s.tick_seconds, shortest) + 120)
+                    stale_after=max(3 * s.tick_seconds, shortest) + 120, routes=routes)
     runner, port = await serve(app, host=s.host, port=s.port)
-    log.info("serving /healthz and /metrics on %s:%d", s.host, port)
+    paths = ", ".join(["/healthz", "/metrics", *(r.path for r in routes)])
+    log.info("serving %s on %s:%d", paths, s.host, port)
     await rt.monitor.deliver()  # alerts a previous run stored but could not post
     scheduler = build_scheduler(monitor=rt.monitor, store=rt.store, outbox=rt.outbox,
                                 services=s.services, tick_seconds=s.tick_seconds,

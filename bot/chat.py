@@ -51,3 +51,7 @@ class ChatPort(Protocol):
     async def edit(self, ref: MessageRef, message: Message) -> None:
         """Replace a posted message in place (progress updates)."""
         ...
+
+
+class ChatStartError(Exception):
+    """A chat platform refused to start (a wrong token): the message says which and what to do."""

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from adapters.console import ConsoleChat
+from adapters.platforms import Platform, configured_platforms, running
 from bot.app import LOCAL_WORKSPACE, Runtime, open_runtime, run_forever
+from bot.chat import ChatPort, ChatStartError
 from bot.commands import Incoming, parse_duration
 from bot.config import ConfigError, Settings, load_settings_from_environment
 from bot.demo import run_demo
@@ -42,6 +44,8 @@ environment:
   SORA_RELAY_BASE_URL, SORA_RELAY_API_KEY       official relay (OpenAI-compatible /v1)
   SORA_REVERSE_BASE_URL, SORA_REVERSE_API_KEY   reverse relay (OpenAI-compatible /v1)
   GEMINI_API_KEY      Veo 3.1 through the Gemini API
+  SLACK_BOT_TOKEN     Slack bot token (xoxb-), with SLACK_APP_TOKEN (xapp-, Socket Mode)
+                      or SLACK_SIGNING_SECRET (HTTP mode: POST /slack/events on PORT)
 Run 'sora-bot check-config' to see what is configured and what is missing.
 """
 
@@ -58,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("run", help="monitor continuously; alerts to chat (console when no token)",
                    description="Probe every service on its interval, post alerts on state "
-                               "changes, serve GET /healthz and GET /metrics. Ctrl-C stops.")
+                               "changes, serve GET /healthz and GET /metrics. With SLACK_BOT_TOKEN "
+                               "set, /sora works in Slack and alerts go to the channels that "
+                               "subscribed. Ctrl-C stops.")
     st = sub.add_parser("status", help="current state from the database (instant, no probing)")
     st.add_argument("service", nargs="?", help="one service id for detail")
     st.add_argument("--json", action="store_true", help="machine-readable output")
@@ -107,8 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     json_out = getattr(args, "json", False)
     chat = ConsoleChat(sys.stderr if json_out else sys.stdout)
-    async with open_runtime(settings, chats=[chat], local_channel=(
-            CONSOLE if args.command in ("run", "probe", "command") else None)) as rt:
+    platforms = configured_platforms(settings) if args.command == "run" else []
+    chats: list[ChatPort] = [chat, *(p.chat for p in platforms)]
+    # The console channel is subscribed for local use; with a chat platform, channels subscribe.
+    local = args.command in ("probe", "command") or (args.command == "run" and not platforms)
+    async with open_runtime(settings, chats=chats,
+                            local_channel=CONSOLE if local else None) as rt:
         now = rt.clock()
         if args.command == "status":
             if args.service:
@@ -161,16 +171,24 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            _announce_adapters(settings)
-            try:
-                await run_forever(rt, stop=stop)
-            except OSError as e:  # the port is taken, or not ours to bind
-                print(f"sora-bot: cannot listen on {settings.host}:{settings.port}: "
-                      f"{e.strerror or e}; set PORT (or [bot] port) to a free port",
-                      file=sys.stderr)
-                return 2
-            return 0
+            return await _run(rt, platforms, stop)
     raise AssertionError(args.command)
+
+
+async def _run(rt: Runtime, platforms: Sequence[Platform], stop: asyncio.Event) -> int:
+    s = rt.settings
+    _announce_chats(rt)
+    try:
+        async with running(platforms, rt.commands, rt.metrics) as routes:
+            await run_forever(rt, stop=stop, routes=routes)
+    except ChatStartError as e:
+        print(f"sora-bot: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the port is taken, or not ours to bind
+        print(f"sora-bot: cannot listen on {s.host}:{s.port}: {e.strerror or e}; set PORT "
+              "(or [bot] port) to a free port", file=sys.stderr)
+        return 2
+    return 0
 
 
 async def _yes() -> bool:
@@ -213,8 +231,10 @@ def check_config(settings: Settings, out: TextIO) -> int:
                    "missing"), tuple(rows))
     out.write(f"config: {settings.config_path or 'none (built-in catalog)'}\n")
     out.write(f"database: {settings.db_path}\nhealth/metrics port: {settings.port}\n")
-    chats = [name for name, on in (("slack", settings.slack_bot_token),
-                                   ("discord", settings.discord_token)) if on]
+    slack_mode = {"socket": "slack (Socket Mode)",
+                  "http": "slack (HTTP mode on POST /slack/events)"}.get(settings.slack_mode or "")
+    chats = [slack_mode] if slack_mode else []
+    chats += ["discord"] if settings.discord_token else []
     out.write(f"chat: {', '.join(chats) if chats else 'console (no chat token set)'}\n\n")
     out.write(render_table(table) + "\n\n")
     ready = sum(1 for s in settings.services if s.missing is None)
@@ -223,13 +243,19 @@ def check_config(settings: Settings, out: TextIO) -> int:
     return 0
 
 
-def _announce_adapters(settings: Settings) -> None:
+def _announce_chats(rt: Runtime) -> None:
+    """Say where alerts will go, so an empty channel list is not a silent mystery."""
     log = logging.getLogger("bot")
-    if settings.slack_bot_token or settings.discord_token:
-        log.warning("chat tokens are set, but the Slack/Discord adapters are not part of this "
-                    "build yet; alerts go to the console")
-    else:
-        log.info("no chat token set: alerts go to the console")
+    if rt.settings.discord_token:
+        log.warning("DISCORD_TOKEN is set, but the Discord adapter is not part of this build yet")
+    for platform in rt.chats:
+        count = len(rt.store.subscriptions(platform))
+        if platform == CONSOLE:
+            if count:
+                log.info("alerts go to the console")
+            continue
+        log.info("%s: %d channel(s) subscribed%s", platform, count,
+                 "" if count else " — type /sora subscribe in a channel to get alerts there")
 
 
 def parse_since(text: str, now: datetime) -> datetime:

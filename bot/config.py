@@ -117,6 +117,13 @@ class Settings(BaseModel):
     discord_token: SecretStr | None = None
     discord_api_url: str | None = None
 
+    @property
+    def slack_mode(self) -> Literal["socket", "http"] | None:
+        """Socket Mode with an app token, HTTP mode with a signing secret, None without Slack."""
+        if self.slack_bot_token is None:
+            return None
+        return "socket" if self.slack_app_token is not None else "http"
+
     def service(self, service_id: str) -> ServiceConfig | None:
         return next((s for s in self.services if s.id == service_id), None)
 
@@ -179,10 +186,33 @@ def load_settings(path: str | Path | None, env: Mapping[str, str]) -> Settings:
         discord_token=env.get("DISCORD_TOKEN") or None,
         discord_api_url=env.get("DISCORD_API_URL") or None,
     )
+    _check_slack(env)
     try:
         return Settings.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_explain(e, where, text, prefix="bot")) from e
+
+
+def _check_slack(env: Mapping[str, str]) -> None:
+    """The Slack variables make one of the two modes, with tokens of the right kind.
+
+    Messages name the variable and the expected prefix, never the value."""
+    bot, app = env.get("SLACK_BOT_TOKEN") or "", env.get("SLACK_APP_TOKEN") or ""
+    secret = env.get("SLACK_SIGNING_SECRET") or ""
+    if not (bot or app or secret):
+        return
+    if not bot:
+        raise ConfigError("SLACK_BOT_TOKEN is not set: the Slack adapter needs the bot token "
+                          "(xoxb-…) from OAuth & Permissions as well")
+    if not bot.startswith("xoxb-"):
+        hint = " (an xapp- token belongs in SLACK_APP_TOKEN)" if bot.startswith("xapp-") else ""
+        raise ConfigError(f"SLACK_BOT_TOKEN must be a bot token starting with xoxb-{hint}")
+    if app and not app.startswith("xapp-"):
+        raise ConfigError("SLACK_APP_TOKEN must be an app-level token starting with xapp- "
+                          "(Basic Information → App-Level Tokens, scope connections:write)")
+    if not (app or secret):
+        raise ConfigError("Slack needs SLACK_APP_TOKEN (Socket Mode, no public URL) or "
+                          "SLACK_SIGNING_SECRET (HTTP mode on POST /slack/events)")
 
 
 def _section(data: dict[str, Any], name: str, allowed: set[str], *, where: str, text: str

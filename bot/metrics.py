@@ -28,6 +28,8 @@ class Metrics:
         self.posts = Counter("sora_chat_posts", "Outbox delivery attempts by platform and result"
                              " (sent, failed: will retry, dropped: given up)",
                              ["platform", "result"], registry=self.registry)
+        self.commands = Counter("sora_chat_commands", "Slash commands received by platform and "
+                                "subcommand", ["platform", "command"], registry=self.registry)
         self.outbox_pending = Gauge("sora_outbox_pending", "Posts waiting in the outbox",
                                     registry=self.registry)
 

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp import web
 
 from bot.metrics import CONTENT_TYPE, Metrics
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """An endpoint an adapter serves on the bot's port (Slack's ``POST /slack/events``)."""
+
+    method: str
+    path: str
+    handler: Handler
+
 
 def build_app(*, metrics: Metrics, last_cycle: Callable[[], datetime | None],
-              clock: Callable[[], datetime], started_at: datetime, stale_after: float
-              ) -> web.Application:
-    """Healthy while probe cycles keep finishing; 503 once the last one is ``stale_after`` old."""
+              clock: Callable[[], datetime], started_at: datetime, stale_after: float,
+              routes: Sequence[Route] = ()) -> web.Application:
+    """Healthy while probe cycles keep finishing; 503 once the last one is ``stale_after`` old.
+    ``routes``: what the chat adapters serve on the same port."""
 
     async def healthz(request: web.Request) -> web.Response:
         now = clock()
@@ -31,6 +44,8 @@ def build_app(*, metrics: Metrics, last_cycle: Callable[[], datetime | None],
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
+    for route in routes:
+        app.router.add_route(route.method, route.path, route.handler)
     return app
 
 

@@ -1,7 +1,7 @@
 """One contract for every ``ChatPort``: what the outbox and the commands rely on.
 
-Each port comes with a way to read back what reached its platform. The Slack and Discord
-adapters join the parameter list when they land.
+Each port comes with a way to read back what reached its platform: the Slack adapter runs the
+real ``AsyncWebClient`` against the loopback fake Slack. The Discord adapter joins when it lands.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import httpx2
 import pytest
 
 from adapters.console import ConsoleChat
+from adapters.slack import SlackChat, make_web_client
 from bot.chat import ChatPort, MessageRef
 from bot.messages import Attachment, Field, Message, Severity, Table
 from tests.fakes.chat import FakeChat
 from tests.fakes.chat_platform import ChatPlatform, HttpChat
+from tests.fakes.slack_api import FakeSlack
 
 RICH = Message(title="🔴 Sora 2 · reverse relay is suspended", text="HTTP 503 (3× in a row)",
                severity=Severity.DANGER, fields=(Field("HTTP", "503"),),
@@ -53,7 +55,16 @@ async def http() -> AsyncIterator[Port]:
                        platform.edits))
 
 
-PORTS = {"console": console, "fake": fake, "http": http}
+@asynccontextmanager
+async def slack() -> AsyncIterator[Port]:
+    async with FakeSlack() as platform:
+        chat = SlackChat(make_web_client(platform.bot_token, base_url=platform.api_url))
+        yield Port(chat, lambda: "\n".join(
+            [m.text for m in platform.messages] + [u.text for u in platform.updates]
+            + [u.filename for u in platform.uploads]))
+
+
+PORTS = {"console": console, "fake": fake, "http": http, "slack": slack}
 
 
 @pytest.fixture(params=sorted(PORTS))
