@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 import yaml
 
 from adapters.slack import COMMAND, METHOD_SCOPES, SCOPES
+from bot.cli import check_config
 from bot.commands import USAGE
 from bot.config import ConfigError, load_settings
 
@@ -55,3 +57,17 @@ def test_the_manifest_matches_what_the_code_uses() -> None:
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert len(manifest["display_information"]["long_description"]) >= 175  # Slack's minimum
     assert manifest["features"]["bot_user"]["display_name"]
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ({"SLACK_BOT_TOKEN": BOT, "SLACK_APP_TOKEN": APP}, "chat: slack (Socket Mode)"),
+    ({"SLACK_BOT_TOKEN": BOT, "SLACK_SIGNING_SECRET": SECRET},
+     "chat: slack (HTTP mode on POST /slack/events)"),
+    ({}, "chat: console (no chat token set)"),
+])
+def test_check_config_says_which_slack_mode_without_a_secret(env: dict[str, str],
+                                                             says: str) -> None:
+    out = io.StringIO()
+    assert check_config(load_settings(None, env), out) == 0
+    assert says in out.getvalue()
+    assert not any(v in out.getvalue() for v in (BOT, APP, SECRET))
