@@ -196,7 +196,15 @@ class SlackCommands:
                               severity=Severity.DANGER, ephemeral=True)
         kind = "ephemeral" if message.ephemeral else "in_channel"
         for page in render(message):
-            await respond(response_type=kind, replace_original=False, **page)
+            try:  # a response URL takes five answers within 30 minutes
+                answer = await respond(response_type=kind, replace_original=False, **page)
+                problem = None if answer.status_code == 200 else f"HTTP {answer.status_code}"
+            except (aiohttp.ClientError, TimeoutError) as e:
+                problem = type(e).__name__
+            if problem:
+                log.warning("could not answer /sora %s through the response URL: %s", name,
+                            problem)
+                return
 
     async def _is_admin(self, team: str, user: str) -> bool:
         now = self._clock()
