@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -32,7 +30,7 @@ from bot.config import ServiceConfig
 from bot.metrics import Metrics
 from bot.server import Route, build_app, serve
 from bot.store import Store
-from tests.bench.bench_status import DAYS, NOW, build, finish, percentile
+from tests.bench.bench_status import DAYS, NOW, history, percentile
 from tests.fakes.slack_api import FakeSlack, signed_slash_command
 
 SECRET = "bench-signing-secret"
@@ -82,15 +80,9 @@ def main() -> int:
     parser.add_argument("--services", type=int, default=30)
     parser.add_argument("--runs", type=int, default=100)
     args = parser.parse_args()
-    rng = random.Random(42)
     services = [f"service-{i:02d}" for i in range(args.services)]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench.db"
-        build(path, services, rng)
-        with Store(path) as store:
-            finish(store, services, rng)
-            store.rollup(NOW)
-            acks, answers = asyncio.run(measure(store, services, args.runs))
+    with history(services) as store:
+        acks, answers = asyncio.run(measure(store, services, args.runs))
     print(f"/sora status in Slack, {args.services} services x {DAYS} days of history, "
           f"{args.runs} signed requests over loopback HTTP (ms):")
     print("         ack (HTTP 200)   answer at response URL")

@@ -20,7 +20,8 @@ import statistics
 import sys
 import tempfile
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -107,6 +108,19 @@ def finish(store: Store, services: list[str], rng: random.Random) -> None:
             start = NOW - timedelta(days=day)
             store.add_maintenance(service, start, start + timedelta(hours=2), "bench",
                                   "statuspage:bench", external_id=f"m{day}")
+
+
+@contextmanager
+def history(services: list[str], seed: int = 42) -> Iterator[Store]:
+    """A temporary database holding ``services`` × 90 days of history, rolled up."""
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.db"
+        build(path, services, rng)
+        with Store(path) as store:
+            finish(store, services, rng)
+            store.rollup(NOW)
+            yield store
 
 
 def status(store: Store, services: list[str]) -> list[dict[str, object]]:

@@ -272,12 +272,10 @@ class FakeSlack(Loopback):
         channel = str(args.get("channel") or "")
         if not channel or channel in self.missing_channels:
             return _error("channel_not_found")
-        text, blocks, attachments = _content(args)
-        if not (text or blocks or attachments):
-            return _error("no_text")
-        problem = _block_problem(blocks, attachments)
-        if problem is not None:
-            return _error(*problem)
+        content = _valid_content(args)
+        if isinstance(content, web.Response):
+            return content
+        text, blocks, attachments = content
         n = next(self._ts)
         ts = f"{TS_BASE + n * 100 // 1_000_000}.{n * 100 % 1_000_000:06d}"
         thread_ts = str(args["thread_ts"]) if args.get("thread_ts") else None
@@ -295,12 +293,10 @@ class FakeSlack(Loopback):
         ts = str(args.get("ts") or "")
         if (channel, ts) not in self._state.posted:
             return _error("message_not_found")
-        text, blocks, attachments = _content(args)
-        if not (text or blocks or attachments):
-            return _error("no_text")
-        problem = _block_problem(blocks, attachments)
-        if problem is not None:
-            return _error(*problem)
+        content = _valid_content(args)
+        if isinstance(content, web.Response):
+            return content
+        text, blocks, attachments = content
         self.updates.append(Updated(channel, ts, text, blocks, attachments))
         return _ok({"channel": channel, "ts": ts, "text": text,
                     "message": _message(ts, text, blocks, attachments)})
@@ -469,6 +465,18 @@ def _json_list(value: Any) -> list[Any]:
 def _content(args: dict[str, Any]) -> tuple[str, list[Any], list[Any]]:
     return (str(args.get("text") or ""), _json_list(args.get("blocks")),
             _json_list(args.get("attachments")))
+
+
+def _valid_content(args: dict[str, Any]
+                   ) -> tuple[str, list[Any], list[Any]] | web.Response:
+    """The text, blocks and attachments of a post or update, or Slack's refusal of them."""
+    text, blocks, attachments = _content(args)
+    if not (text or blocks or attachments):
+        return _error("no_text")
+    problem = _block_problem(blocks, attachments)
+    if problem is not None:
+        return _error(*problem)
+    return text, blocks, attachments
 
 
 def _message(ts: str, text: str, blocks: list[Any], attachments: list[Any]) -> dict[str, Any]:
