@@ -81,8 +81,9 @@ class Rig:
     clock: FakeClock
 
     async def post(self, text: str, *, user: str = ADMIN, secret: str = SECRET,
-                   timestamp: int | None = None) -> tuple[httpx2.Response, str]:
-        url = self.slack.response_url()
+                   timestamp: int | None = None, url: str | None = None
+                   ) -> tuple[httpx2.Response, str]:
+        url = url or self.slack.response_url()
         body, headers = signed_slash_command(secret, text, user_id=user, channel_id=CHANNEL,
                                              response_url=url, timestamp=timestamp)
         return await self.http.post(f"{self.base}/slack/events", content=body,
@@ -252,6 +253,19 @@ async def test_what_a_user_typed_never_reaches_slack_as_a_mention(tmp_path: Path
         dumped = json.dumps(answers, ensure_ascii=False)
         assert "<!" not in dumped and "<@" not in dumped
         assert "&lt;" in dumped  # shown escaped, not dropped
+
+
+async def test_an_expired_response_url_is_logged_and_the_next_command_still_works(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with slack_bot(tmp_path) as bot:
+        expired, _ = await bot.post("status", url=f"{bot.slack.url}/respond/expired")
+        assert expired.status_code == 200  # acked: Slack saw an answer in time
+        for _ in range(500):
+            if "could not answer /sora status" in caplog.text:
+                break
+            await asyncio.sleep(0.01)
+        assert "could not answer /sora status through the response URL: HTTP 404" in caplog.text
+        assert (await bot.ask("help"))["response_type"] == "ephemeral"
 
 
 # --- alerts and digests through the ChatPort -----------------------------------------------
