@@ -65,12 +65,10 @@ PERMANENT = frozenset({
 ADMIN_TTL = 60.0  # seconds an answer of users.info counts, so a demoted admin loses rights soon
 
 
-def make_web_client(token: str, *, base_url: str | None = None,
-                    session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
+def make_web_client(token: str, *, base_url: str | None = None) -> AsyncWebClient:
     """A Web API client that retries a 429 once itself (after Retry-After); the outbox retries
     the rest. ``base_url``: ``SLACK_API_URL`` (proxies, tests)."""
-    client = AsyncWebClient(token=token, base_url=base_url or DEFAULT_API_URL, timeout=15,
-                            session=session)
+    client = AsyncWebClient(token=token, base_url=base_url or DEFAULT_API_URL, timeout=15)
     client.retry_handlers = [AsyncConnectionErrorRetryHandler(),
                              AsyncRateLimitErrorRetryHandler(max_retry_count=1)]
     return client
@@ -252,7 +250,7 @@ class SlackAdapter:
                       ) -> AsyncIterator[list[Route]]:
         """Check the bot token, then connect Socket Mode or hand out the HTTP route."""
         s = self._settings
-        self._session = aiohttp.ClientSession()
+        self._session = aiohttp.ClientSession()  # one connection pool while running
         self.client.session = self._session
         try:
             await self._check_token()
@@ -278,6 +276,7 @@ class SlackAdapter:
                 with suppress(Exception):
                     await handler.close_async()
         finally:
+            self.client.session = None  # later calls (if any) open their own connection
             await self._session.close()
 
     async def _check_token(self) -> None:
