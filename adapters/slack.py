@@ -9,6 +9,7 @@ answers through the response URL. ``SlackAdapter`` wires both from ``Settings``,
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -61,8 +62,10 @@ PERMANENT = frozenset({
     "invalid_blocks", "invalid_attachments", "msg_too_long", "no_text", "restricted_action",
     "message_not_found", "cant_update_message", "edit_window_closed", "invalid_arguments",
     "team_access_not_granted", "ekm_access_denied", "org_login_required",
+    "not_allowed_token_type",
 })
 ADMIN_TTL = 60.0  # seconds an answer of users.info counts, so a demoted admin loses rights soon
+CONNECT_WAIT = 10.0  # seconds `run` waits for Socket Mode before going on (it keeps trying)
 
 
 def make_web_client(token: str, *, base_url: str | None = None) -> AsyncWebClient:
@@ -235,11 +238,13 @@ class SlackAdapter:
                 await run_forever(rt, stop=stop, routes=routes)
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, connect_wait: float = CONNECT_WAIT) -> None:
+        """``connect_wait``: how long ``running`` waits for Socket Mode before going on without
+        it (it keeps trying in the background)."""
         if settings.slack_bot_token is None or settings.slack_mode is None:
             raise ValueError("Slack is not configured")
         self._settings = settings
-        self._session: aiohttp.ClientSession | None = None
+        self._connect_wait = connect_wait
         self.client = make_web_client(settings.slack_bot_token.get_secret_value(),
                                       base_url=settings.slack_api_url)
         self.chat: ChatPort = SlackChat(self.client)
@@ -250,8 +255,8 @@ class SlackAdapter:
                       ) -> AsyncIterator[list[Route]]:
         """Check the bot token, then connect Socket Mode or hand out the HTTP route."""
         s = self._settings
-        self._session = aiohttp.ClientSession()  # one connection pool while running
-        self.client.session = self._session
+        session = aiohttp.ClientSession()  # one connection pool while running
+        self.client.session = session
         try:
             await self._check_token()
             secret = s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else ""
@@ -261,23 +266,39 @@ class SlackAdapter:
                 log.info("Slack HTTP mode: /sora arrives at POST %s", EVENTS_PATH)
                 yield [Route("POST", EVENTS_PATH, app.handle_http)]
                 return
-            handler = AsyncSocketModeHandler(app.app, s.slack_app_token.get_secret_value(),
-                                             web_client=self.client, logger=app.app.logger)
-            try:
-                await handler.connect_async()
-            except SlackApiError as e:
-                raise ChatStartError(
-                    f"Slack refused SLACK_APP_TOKEN ({delivery_error(e, 'apps.connections.open')}"
-                    "); it needs the connections:write scope and Socket Mode enabled") from None
-            log.info("Slack Socket Mode connected: /sora arrives over the websocket")
+            app_token = s.slack_app_token.get_secret_value()
+            await self._check_app_token(app_token)
+            handler = AsyncSocketModeHandler(app.app, app_token, web_client=self.client,
+                                             logger=app.app.logger)
+            # The SDK keeps retrying until it is connected (and reconnects later by itself).
+            connecting = asyncio.create_task(handler.connect_async())
+            await asyncio.wait([connecting], timeout=self._connect_wait)
+            if connecting.done():
+                log.info("Slack Socket Mode connected: /sora arrives over the websocket")
+            else:
+                log.warning("Slack Socket Mode still connecting; retrying in the background")
             try:
                 yield []
             finally:
+                connecting.cancel()
                 with suppress(Exception):
                     await handler.close_async()
         finally:
             self.client.session = None  # later calls (if any) open their own connection
-            await self._session.close()
+            await session.close()
+
+    async def _check_app_token(self, app_token: str) -> None:
+        """``apps.connections.open`` once: a refused app token is a clear error now."""
+        try:
+            await self.client.apps_connections_open(app_token=app_token)
+        except SlackApiError as e:
+            error = delivery_error(e, "apps.connections.open")
+            if error.permanent:
+                raise ChatStartError(f"Slack refused SLACK_APP_TOKEN ({error}); it needs the "
+                                     "connections:write scope and Socket Mode enabled") from None
+            log.warning("Slack did not open a Socket Mode link (%s); retrying", error)
+        except (aiohttp.ClientError, TimeoutError) as e:
+            log.warning("Slack Socket Mode is not reachable yet (%s); retrying", e)
 
     async def _check_token(self) -> None:
         """``auth.test``: a wrong token is a clear error now; an unreachable Slack is not (the

@@ -403,3 +403,31 @@ async def test_a_wrong_bot_token_is_a_clear_start_error(tmp_path: Path) -> None:
                 async with adapter.running(rt.commands):
                     pass
         assert "SLACK_BOT_TOKEN" in str(caught.value) and "xoxb-not-it" not in str(caught.value)
+
+
+async def test_socket_mode_keeps_trying_while_slack_is_unreachable_at_start(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with FakeSlack() as slack, SimRelay(models=("sora-2",)) as relay:
+        settings = settings_for(tmp_path, relay, slack, socket=True).model_copy(
+            update={"slack_api_url": "http://127.0.0.1:9/api/"})  # nothing listens there
+    adapter = SlackAdapter(settings, connect_wait=0.5)
+    async with open_runtime(settings, chats=[adapter.chat]) as rt, \
+            adapter.running(rt.commands, rt.metrics) as routes:
+        assert routes == []  # the bot runs on; alerts wait in the outbox
+    assert "Slack is not reachable yet" in caplog.text
+    assert "Slack Socket Mode is not reachable yet" in caplog.text
+    assert "Slack Socket Mode still connecting; retrying in the background" in caplog.text
+
+
+async def test_socket_mode_with_a_refused_app_token_is_a_clear_start_error(
+        tmp_path: Path) -> None:
+    async with FakeSlack() as slack, SimRelay(models=("sora-2",)) as relay:
+        settings = settings_for(tmp_path, relay, slack, socket=True).model_copy(
+            update={"slack_app_token": SecretStr("xapp-1-revoked")})
+        adapter = SlackAdapter(settings)
+        async with open_runtime(settings, chats=[adapter.chat]) as rt:
+            with pytest.raises(ChatStartError) as caught:
+                async with adapter.running(rt.commands):
+                    pass
+    assert "Slack refused SLACK_APP_TOKEN" in str(caught.value)
+    assert "xapp-1-revoked" not in str(caught.value)
