@@ -258,7 +258,10 @@ class SlackAdapter:
         session = aiohttp.ClientSession()  # one connection pool while running
         self.client.session = session
         try:
-            await self._check_token()
+            info = await self._check("auth.test", "SLACK_BOT_TOKEN", "copy the Bot User OAuth "
+                                     "Token (xoxb-…) of the installed app")
+            if info is not None:
+                log.info("Slack: connected to %s as %s", info.get("team"), info.get("user"))
             secret = s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else ""
             app = SlackCommands(client=self.client, commands=commands, signing_secret=secret,
                                 metrics=metrics)
@@ -267,7 +270,8 @@ class SlackAdapter:
                 yield [Route("POST", EVENTS_PATH, app.handle_http)]
                 return
             app_token = s.slack_app_token.get_secret_value()
-            await self._check_app_token(app_token)
+            await self._check("apps.connections.open", "SLACK_APP_TOKEN", "it needs the "
+                              "connections:write scope and Socket Mode enabled", token=app_token)
             handler = AsyncSocketModeHandler(app.app, app_token, web_client=self.client,
                                              logger=app.app.logger)
             # The SDK keeps retrying until it is connected (and reconnects later by itself).
@@ -287,31 +291,20 @@ class SlackAdapter:
             self.client.session = None  # later calls (if any) open their own connection
             await session.close()
 
-    async def _check_app_token(self, app_token: str) -> None:
-        """``apps.connections.open`` once: a refused app token is a clear error now."""
+    async def _check(self, method: str, variable: str, hint: str, **kwargs: Any
+                     ) -> dict[str, Any] | None:
+        """Call ``method`` once at start: a token Slack refuses is a clear error now; a Slack
+        that does not answer is not (alerts wait in the outbox, Socket Mode keeps trying)."""
         try:
-            await self.client.apps_connections_open(app_token=app_token)
+            response = await self.client.api_call(method, http_verb="POST", params=kwargs)
         except SlackApiError as e:
-            error = delivery_error(e, "apps.connections.open")
+            error = delivery_error(e, method)
             if error.permanent:
-                raise ChatStartError(f"Slack refused SLACK_APP_TOKEN ({error}); it needs the "
-                                     "connections:write scope and Socket Mode enabled") from None
-            log.warning("Slack did not open a Socket Mode link (%s); retrying", error)
+                said = str(error).removeprefix("Slack refused ")
+                raise ChatStartError(f"Slack refused {variable} ({said}); {hint}") from None
+            log.warning("Slack did not answer %s (%s); carrying on", method, error)
         except (aiohttp.ClientError, TimeoutError) as e:
-            log.warning("Slack Socket Mode is not reachable yet (%s); retrying", e)
-
-    async def _check_token(self) -> None:
-        """``auth.test``: a wrong token is a clear error now; an unreachable Slack is not (the
-        outbox keeps the alerts until it answers)."""
-        try:
-            info = await self.client.auth_test()
-        except SlackApiError as e:
-            error = delivery_error(e, "auth.test")
-            if error.permanent:
-                raise ChatStartError(f"Slack refused SLACK_BOT_TOKEN ({error}); copy the Bot "
-                                        "User OAuth Token (xoxb-…) of the installed app") from None
-            log.warning("Slack did not answer auth.test (%s); carrying on", error)
-        except (aiohttp.ClientError, TimeoutError) as e:
-            log.warning("Slack is not reachable yet (%s); alerts wait in the outbox", e)
+            log.warning("Slack is not reachable yet (%s); carrying on", e)
         else:
-            log.info("Slack: connected to %s as %s", info.get("team"), info.get("user"))
+            return response.data if isinstance(response.data, dict) else {}
+        return None
