@@ -9,7 +9,6 @@ from typing import Protocol
 from bot.chat import ChatPort
 from bot.commands import Commands
 from bot.config import Settings
-from bot.metrics import Metrics
 from bot.server import Route
 
 
@@ -18,8 +17,7 @@ class Platform(Protocol):
 
     chat: ChatPort
 
-    def running(self, commands: Commands, metrics: Metrics | None = None
-                ) -> AbstractAsyncContextManager[list[Route]]:
+    def running(self, commands: Commands) -> AbstractAsyncContextManager[list[Route]]:
         """Connect (or hand out HTTP routes) until the context exits; raise ``ChatStartError``
         when the platform refuses the configured tokens."""
         ...
@@ -36,11 +34,11 @@ def configured_platforms(settings: Settings) -> list[Platform]:
 
 
 @asynccontextmanager
-async def running(platforms: Sequence[Platform], commands: Commands,
-                  metrics: Metrics | None = None) -> AsyncIterator[list[Route]]:
+async def running(platforms: Sequence[Platform], commands: Commands
+                  ) -> AsyncIterator[list[Route]]:
     """Start every platform; yields the HTTP routes they serve; stops them in reverse order."""
     async with AsyncExitStack() as stack:
         routes: list[Route] = []
         for platform in platforms:
-            routes += await stack.enter_async_context(platform.running(commands, metrics))
+            routes += await stack.enter_async_context(platform.running(commands))
         yield routes

@@ -33,10 +33,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_blocks import render
 from bot.chat import ChatPort, ChatStartError, DeliveryError, MessageRef
-from bot.commands import USAGE, Commands, Incoming
+from bot.commands import Commands, Incoming
 from bot.config import Settings
-from bot.messages import Attachment, Message, Severity
-from bot.metrics import Metrics
+from bot.messages import Attachment, Message
 from bot.server import Route
 
 log = logging.getLogger(__name__)
@@ -157,7 +156,6 @@ class SlackCommands:
     """
 
     def __init__(self, *, client: AsyncWebClient, commands: Commands, signing_secret: str = "",
-                 metrics: Metrics | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         bolt_log = logging.getLogger("adapters.slack.bolt")
         bolt_log.addFilter(_same_token_warning)
@@ -167,7 +165,6 @@ class SlackCommands:
         self.app.command(COMMAND)(self._on_command)
         self._client = client
         self._commands = commands
-        self._metrics = metrics
         self._clock = clock
         self._admins: dict[tuple[str, str], tuple[bool, float]] = {}
 
@@ -180,21 +177,12 @@ class SlackCommands:
                           respond: AsyncRespond) -> None:
         await ack()
         text = str(body.get("text") or "")
-        words = text.split()
-        name = words[0].lower() if words else "help"
-        if self._metrics is not None:
-            self._metrics.commands.labels("slack", name if name in USAGE else "unknown").inc()
+        name = (text.split() or ["help"])[0].lower()
         team, user = str(body.get("team_id") or ""), str(body.get("user_id") or "")
         incoming = Incoming(platform="slack", workspace=team,
                             channel=str(body.get("channel_id") or ""), user=user, text=text,
                             is_admin=lambda: self._is_admin(team, user))
-        try:
-            message = await self._commands.handle(incoming)
-        except Exception:
-            log.exception("/sora %s failed", name)
-            message = Message(title="⚠️ Something went wrong on our side",
-                              text="The error is in the bot's log. Try again in a minute.",
-                              severity=Severity.DANGER, ephemeral=True)
+        message = await self._commands.handle(incoming)
         kind = "ephemeral" if message.ephemeral else "in_channel"
         for page in render(message):
             try:  # a response URL takes five answers within 30 minutes
@@ -234,7 +222,7 @@ class SlackAdapter:
 
         adapter = SlackAdapter(settings)
         async with open_runtime(settings, chats=[adapter.chat]) as rt:
-            async with adapter.running(rt.commands, rt.metrics) as routes:
+            async with adapter.running(rt.commands) as routes:
                 await run_forever(rt, stop=stop, routes=routes)
     """
 
@@ -251,8 +239,7 @@ class SlackAdapter:
         self.mode = settings.slack_mode
 
     @asynccontextmanager
-    async def running(self, commands: Commands, metrics: Metrics | None = None
-                      ) -> AsyncIterator[list[Route]]:
+    async def running(self, commands: Commands) -> AsyncIterator[list[Route]]:
         """Check the bot token, then connect Socket Mode or hand out the HTTP route."""
         s = self._settings
         session = aiohttp.ClientSession()  # one connection pool while running
@@ -263,8 +250,7 @@ class SlackAdapter:
             if info is not None:
                 log.info("Slack: connected to %s as %s", info.get("team"), info.get("user"))
             secret = s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else ""
-            app = SlackCommands(client=self.client, commands=commands, signing_secret=secret,
-                                metrics=metrics)
+            app = SlackCommands(client=self.client, commands=commands, signing_secret=secret)
             if s.slack_app_token is None:
                 log.info("Slack HTTP mode: /sora arrives at POST %s", EVENTS_PATH)
                 yield [Route("POST", EVENTS_PATH, app.handle_http)]

@@ -83,7 +83,7 @@ async def open_runtime(settings: Settings, *, chats: Sequence[ChatPort],
         commands = Commands(
             store=store, services=settings.services, clock=clock, admins=settings.admins,
             digest=lambda sub, now: build_digest(store, settings.services, sub, now),
-            on_change=monitor.deliver)
+            on_change=monitor.deliver, metrics=metrics)
         yield Runtime(settings, store, client, by_platform, outbox, monitor, metrics, redactor,
                       clock, commands)
     finally:

@@ -179,7 +179,7 @@ async def _run(rt: Runtime, platforms: Sequence[Platform], stop: asyncio.Event) 
     s = rt.settings
     _announce_chats(rt)
     try:
-        async with running(platforms, rt.commands, rt.metrics) as routes:
+        async with running(platforms, rt.commands) as routes:
             await run_forever(rt, stop=stop, routes=routes)
     except ChatStartError as e:
         print(f"sora-bot: {e}", file=sys.stderr)

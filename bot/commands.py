@@ -8,6 +8,7 @@ Everything a user typed that is echoed back is neutralised (no ``<!channel>``, `
 
 from __future__ import annotations
 
+import logging
 import re
 import shlex
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import ServiceConfig
 from bot.messages import Message, Severity, Table, format_duration, neutralize
+from bot.metrics import Metrics
 from bot.models import State
 from bot.status import service_message, status_message, status_report, transition_json
 from bot.store import OutboxItem, Store
@@ -33,6 +35,8 @@ from bot.subscriptions import (
     parse_timezone,
     remove_patterns,
 )
+
+log = logging.getLogger(__name__)
 
 MAX_REASON = 200
 MAX_MAINTENANCE = timedelta(days=14)
@@ -153,9 +157,11 @@ class Commands:
     def __init__(self, *, store: Store, services: Sequence[ServiceConfig],
                  clock: Callable[[], datetime], admins: Sequence[str] = (),
                  digest: DigestBuilder | None = None,
-                 on_change: Callable[[], Awaitable[object]] | None = None) -> None:
+                 on_change: Callable[[], Awaitable[object]] | None = None,
+                 metrics: Metrics | None = None) -> None:
         """``on_change``: called after a command enqueued a post or changed maintenance, to
-        announce and deliver it now rather than at the next probe cycle."""
+        announce and deliver it now rather than at the next probe cycle. ``metrics`` counts
+        the commands received per platform."""
         self._store = store
         self._services = tuple(s for s in services if s.enabled)
         self._ids = [s.id for s in self._services]
@@ -164,6 +170,7 @@ class Commands:
         self._admins = frozenset(admins)
         self._build_digest = digest
         self._on_change = on_change
+        self._metrics = metrics
 
     @property
     def service_ids(self) -> list[str]:
@@ -171,6 +178,12 @@ class Commands:
         return list(self._ids)
 
     async def handle(self, incoming: Incoming) -> Message:
+        """The answer to ``incoming``; never raises (a bug is logged and answered privately)."""
+        words = incoming.text.split()
+        name = words[0].lower() if words else "help"
+        if self._metrics is not None:
+            self._metrics.commands.labels(incoming.platform,
+                                          name if name in USAGE else "unknown").inc()
         try:
             command = parse(incoming.text)
             handler = getattr(self, f"_{command.name}")
@@ -179,8 +192,12 @@ class Commands:
         except UsageError as e:
             return usage_message(str(e), e.command)
         except (SubscriptionError, ValueError) as e:
-            name = incoming.text.split()[0].lower() if incoming.text.split() else None
             return usage_message(str(e), name if name in USAGE else None)
+        except Exception:
+            log.exception("/sora %s failed", name if name in USAGE else "(unknown)")
+            return Message(title="⚠️ Something went wrong on our side",
+                           text="The error is in the bot's log. Try again in a minute.",
+                           severity=Severity.DANGER, ephemeral=True)
 
     async def _allowed(self, incoming: Incoming) -> bool:
         return incoming.user in self._admins or await incoming.is_admin()

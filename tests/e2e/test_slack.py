@@ -127,7 +127,7 @@ async def slack_bot(tmp_path: Path) -> AsyncIterator[Rig]:
         settings = settings_for(tmp_path, relay, slack)
         adapter = SlackAdapter(settings)
         async with open_runtime(settings, chats=[adapter.chat], clock=clock) as rt, \
-                adapter.running(rt.commands, rt.metrics) as routes, httpx2.AsyncClient() as http:
+                adapter.running(rt.commands) as routes, httpx2.AsyncClient() as http:
             app = build_app(metrics=rt.metrics, last_cycle=lambda: None, clock=clock,
                             started_at=clock(), stale_after=600, routes=routes)
             runner, port = await serve(app, host="127.0.0.1", port=0)
@@ -382,7 +382,7 @@ async def test_socket_mode_receives_sora_over_the_websocket(tmp_path: Path) -> N
         adapter = SlackAdapter(settings)
         assert adapter.mode == "socket"
         async with open_runtime(settings, chats=[adapter.chat]) as rt, \
-                adapter.running(rt.commands, rt.metrics) as routes:
+                adapter.running(rt.commands) as routes:
             assert routes == []  # nothing to serve: Slack connects to no URL of ours
             await asyncio.wait_for(slack.socket_connected.wait(), 5)
             url = slack.response_url()
@@ -400,7 +400,7 @@ async def test_socket_mode_keeps_trying_while_slack_is_unreachable_at_start(
             update={"slack_api_url": "http://127.0.0.1:9/api/"})  # nothing listens there
     adapter = SlackAdapter(settings, connect_wait=0.5)
     async with open_runtime(settings, chats=[adapter.chat]) as rt, \
-            adapter.running(rt.commands, rt.metrics) as routes:
+            adapter.running(rt.commands) as routes:
         assert routes == []  # the bot runs on; alerts wait in the outbox
     assert "Slack is not reachable yet" in caplog.text
     assert "not reachable yet" in caplog.text
