@@ -116,6 +116,7 @@ class Settings(BaseModel):
     slack_api_url: str | None = None
     discord_token: SecretStr | None = None
     discord_api_url: str | None = None
+    discord_guild_id: int | None = None  # commands synced to this guild only (instant; dev)
 
     @property
     def slack_mode(self) -> Literal["socket", "http"] | None:
@@ -185,8 +186,10 @@ def load_settings(path: str | Path | None, env: Mapping[str, str]) -> Settings:
         slack_api_url=env.get("SLACK_API_URL") or None,
         discord_token=env.get("DISCORD_TOKEN") or None,
         discord_api_url=env.get("DISCORD_API_URL") or None,
+        discord_guild_id=env.get("DISCORD_GUILD_ID") or None,
     )
     _check_slack(env)
+    _check_discord(env)
     try:
         return Settings.model_validate(raw)
     except ValidationError as e:
@@ -213,6 +216,29 @@ def _check_slack(env: Mapping[str, str]) -> None:
     if not (app or secret):
         raise ConfigError("Slack needs SLACK_APP_TOKEN (Socket Mode, no public URL) or "
                           "SLACK_SIGNING_SECRET (HTTP mode on POST /slack/events)")
+
+
+def _check_discord(env: Mapping[str, str]) -> None:
+    """The Discord variables: a bot token (not the client secret or the application id) and a
+    guild id that is a snowflake. Messages name the variable, never the value."""
+    token = env.get("DISCORD_TOKEN") or ""
+    guild = env.get("DISCORD_GUILD_ID") or ""
+    api = env.get("DISCORD_API_URL") or ""
+    if (guild or api) and not token:
+        raise ConfigError(f"{'DISCORD_GUILD_ID' if guild else 'DISCORD_API_URL'} is set but "
+                          "DISCORD_TOKEN is not: the Discord adapter needs the bot token")
+    if token.lower().startswith("bot "):
+        raise ConfigError("DISCORD_TOKEN must be the token alone, without the 'Bot ' prefix")
+    if token and (token.count(".") != 2 or any(c.isspace() for c in token)):
+        raise ConfigError("DISCORD_TOKEN does not look like a bot token (three parts separated "
+                          "by dots): copy it from the developer portal, Bot → Reset Token — not "
+                          "the application id, public key or client secret")
+    if guild and not re.fullmatch(r"\d{15,21}", guild):
+        raise ConfigError("DISCORD_GUILD_ID must be a server id (15–21 digits): enable "
+                          "Developer Mode, right-click the server, Copy Server ID")
+    if api and not re.match(r"^https?://[^/\s]+", api):
+        raise ConfigError("DISCORD_API_URL must be an http(s) URL of the REST API base, e.g. "
+                          "https://discord.com/api/v10")
 
 
 def _section(data: dict[str, Any], name: str, allowed: set[str], *, where: str, text: str
