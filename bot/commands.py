@@ -43,6 +43,12 @@ MAX_MAINTENANCE = timedelta(days=14)
 _DURATION = re.compile(r"(\d{1,6})\s*(m|min|h|d|w)", re.I)
 _UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
+# What `generate` accepts (Sora's durations and sizes; issue 6 maps them per provider), and the
+# routes it can prefer. Adapters offer these as choices.
+VIDEO_SECONDS = (4, 8, 12)
+VIDEO_SIZES = ("1280x720", "720x1280", "1792x1024", "1024x1792")
+PREFER = ("official", "reverse")
+
 USAGE: dict[str, tuple[str, str]] = {
     "status": ("status [SERVICE] [public]",
                "Current state of every service (only you see it; add `public` to post it), "
@@ -61,7 +67,8 @@ USAGE: dict[str, tuple[str, str]] = {
                     "Declare maintenance (e.g. `2h`, `30m`, `1d`): alerts for SERVICE are muted "
                     "and the window is announced. Without arguments: what is under maintenance. "
                     "Admins only."),
-    "generate": ("generate PROMPT [--seconds 4|8|12] [--size WxH]",
+    "generate": ("generate PROMPT [--seconds 4|8|12] [--size WxH] [--model M] "
+                 "[--prefer official|reverse]",
                  "A test generation routed around what is down."),
     "help": ("help", "This list."),
 }
@@ -99,7 +106,10 @@ _FLAGS = {"subscribe": {"min"}, "generate": {"seconds", "size", "model", "prefer
 
 
 def parse(text: str) -> Command:
-    """``subscribe sora-2*,veo-3.1 --min degraded`` → Command("subscribe", (…,), {"min": …})."""
+    """``subscribe sora-2*,veo-3.1 --min degraded`` → Command("subscribe", (…,), {"min": …}).
+
+    A lone ``--`` ends the options: every word after it is an argument, even one starting with
+    ``--`` (adapters with typed options put free text such as a prompt there)."""
     try:
         words = shlex.split(text.strip())
     except ValueError as e:  # an unbalanced quote
@@ -114,6 +124,9 @@ def parse(text: str) -> Command:
     allowed = _FLAGS.get(name, set())
     rest = iter(words[1:])
     for word in rest:
+        if word == "--":
+            args.extend(rest)
+            break
         if word.startswith("--"):
             flag, _, value = word[2:].partition("=")
             if flag not in allowed:
@@ -176,6 +189,11 @@ class Commands:
     def service_ids(self) -> list[str]:
         """For adapters' autocomplete."""
         return list(self._ids)
+
+    @property
+    def service_names(self) -> dict[str, str]:
+        """Id → display name, in config order, for adapters' autocomplete."""
+        return dict(self._names)
 
     async def handle(self, incoming: Incoming) -> Message:
         """The answer to ``incoming``; never raises (a bug is logged and answered privately)."""

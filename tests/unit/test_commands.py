@@ -124,6 +124,8 @@ def is_usage_error(message: Message, command: str | None) -> bool:
     ("generate 'a cat on a skateboard' --seconds 8 --size=1280x720",
      Command("generate", ("a cat on a skateboard",), {"seconds": "8", "size": "1280x720"})),
     ("digest 09:00 Europe/Berlin", Command("digest", ("09:00", "Europe/Berlin"))),
+    ("generate --seconds 4 -- '--not a flag' --", Command("generate", ("--not a flag", "--"),
+                                                         {"seconds": "4"})),
 ])
 def test_parse(text: str, expected: Command) -> None:
     assert parse(text) == expected
@@ -192,6 +194,8 @@ async def test_the_admin_check_is_not_even_asked_when_not_needed(bot: Bot, text:
 
 def test_service_ids_for_autocomplete(bot: Bot) -> None:
     assert bot.commands.service_ids == IDS
+    assert list(bot.commands.service_names) == IDS
+    assert all(bot.commands.service_names.values())
 
 
 # --- status -----------------------------------------------------------------------------------
