@@ -13,6 +13,7 @@ from bot.commands import Command, Commands, Incoming, UsageError, parse, parse_d
 from bot.config import load_settings
 from bot.digest import build_digest
 from bot.messages import Message, Severity
+from bot.metrics import Metrics
 from bot.models import Health, State
 from bot.store import OutboxItem, Store
 from bot.subscriptions import Subscription, digest_due
@@ -671,3 +672,26 @@ async def test_nothing_typed_comes_back_as_a_live_mention(bot: Bot, template: st
         if leaks(message):
             found[one] = leaks(message)
     assert found == {}, f"live mentions in the reply to {template!r}: {found}"
+
+
+async def test_a_bug_is_answered_privately_and_every_command_is_counted(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    async def broken(sub: Subscription, now: datetime) -> Message:
+        raise RuntimeError("the digest builder has a bug")
+
+    metrics = Metrics()
+    commands = Commands(store=store, services=SERVICES, clock=FakeClock(NOW),
+                        digest=broken, metrics=metrics)
+    for text in ("digest now", "status", "frobnicate"):
+        message = await commands.handle(Incoming("discord", "G1", "1", "7", text,
+                                                 is_admin=IsAdmin(True)))
+    failed = await commands.handle(Incoming("discord", "G1", "1", "7", "digest now",
+                                            is_admin=IsAdmin(True)))
+    assert failed.title == "⚠️ Something went wrong on our side" and failed.ephemeral
+    assert "the digest builder has a bug" not in failed.plain()
+    assert "the digest builder has a bug" in caplog.text
+    assert message.title.startswith("⚠️ unknown command")
+    counted = {s.labels["command"]: s.value for m in metrics.commands.collect()
+               for s in m.samples if s.name.endswith("_total")
+               and s.labels["platform"] == "discord"}
+    assert counted == {"digest": 2, "status": 1, "unknown": 1}
