@@ -30,6 +30,10 @@ def configured_platforms(settings: Settings) -> list[Platform]:
         from adapters.slack import SlackAdapter
 
         platforms.append(SlackAdapter(settings))
+    if settings.discord_token is not None:
+        from adapters.discord import DiscordAdapter
+
+        platforms.append(DiscordAdapter(settings))
     return platforms
 
 

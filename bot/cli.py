@@ -234,7 +234,9 @@ def check_config(settings: Settings, out: TextIO) -> int:
     slack_mode = {"socket": "slack (Socket Mode)",
                   "http": "slack (HTTP mode on POST /slack/events)"}.get(settings.slack_mode or "")
     chats = [slack_mode] if slack_mode else []
-    chats += ["discord"] if settings.discord_token else []
+    if settings.discord_token:
+        chats.append(f"discord (/sora synced to server {settings.discord_guild_id})"
+                     if settings.discord_guild_id else "discord (/sora synced globally)")
     out.write(f"chat: {', '.join(chats) if chats else 'console (no chat token set)'}\n\n")
     out.write(render_table(table) + "\n\n")
     ready = sum(1 for s in settings.services if s.missing is None)
@@ -246,8 +248,6 @@ def check_config(settings: Settings, out: TextIO) -> int:
 def _announce_chats(rt: Runtime) -> None:
     """Say where alerts will go, so an empty channel list is not a silent mystery."""
     log = logging.getLogger("bot")
-    if rt.settings.discord_token:
-        log.warning("DISCORD_TOKEN is set, but the Discord adapter is not part of this build yet")
     for platform in rt.chats:
         count = len(rt.store.subscriptions(platform))
         if platform == CONSOLE:

@@ -1,7 +1,8 @@
 """One contract for every ``ChatPort``: what the outbox and the commands rely on.
 
 Each port comes with a way to read back what reached its platform: the Slack adapter runs the
-real ``AsyncWebClient`` against the loopback fake Slack. The Discord adapter joins when it lands.
+real ``AsyncWebClient`` against the loopback fake Slack, the Discord adapter the real discord.py
+client against the loopback fake Discord. Channel ids are digits, as Discord's snowflakes are.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import httpx2
 import pytest
 
 from adapters.console import ConsoleChat
+from adapters.discord import DiscordChat, make_client
 from adapters.slack import SlackChat, make_web_client
 from bot.chat import ChatPort, MessageRef
 from bot.messages import Attachment, Field, Message, Severity, Table
 from tests.fakes.chat import FakeChat
 from tests.fakes.chat_platform import ChatPlatform, HttpChat
+from tests.fakes.discord_api import FakeDiscord, pointed_at
 from tests.fakes.slack_api import FakeSlack
 
 RICH = Message(title="🔴 Sora 2 · reverse relay is suspended", text="HTTP 503 (3× in a row)",
@@ -64,7 +67,22 @@ async def slack() -> AsyncIterator[Port]:
             + [u.filename for u in platform.uploads]))
 
 
-PORTS = {"console": console, "fake": fake, "http": http, "slack": slack}
+@asynccontextmanager
+async def discord() -> AsyncIterator[Port]:
+    async with FakeDiscord() as platform:
+        with pointed_at(platform):
+            client = make_client()
+            await client.login(platform.token)
+            try:
+                yield Port(DiscordChat(client), lambda: "\n".join(
+                    [m.content for m in platform.messages]
+                    + [e.content or "" for e in platform.edits]
+                    + [f[0] for m in platform.messages for f in m.files]))
+            finally:
+                await client.close()
+
+
+PORTS = {"console": console, "fake": fake, "http": http, "slack": slack, "discord": discord}
 
 
 @pytest.fixture(params=sorted(PORTS))
@@ -74,22 +92,22 @@ async def port(request: pytest.FixtureRequest) -> AsyncIterator[Port]:
 
 
 async def test_send_returns_a_reference_in_that_channel(port: Port) -> None:
-    first = await port.chat.send("C1", RICH, key="k1")
-    second = await port.chat.send("C1", Message(title="second"), key="k2")
+    first = await port.chat.send("101", RICH, key="k1")
+    second = await port.chat.send("101", Message(title="second"), key="k2")
     assert isinstance(first, MessageRef)
-    assert (first.platform, first.channel) == (port.chat.platform, "C1")
+    assert (first.platform, first.channel) == (port.chat.platform, "101")
     assert first.id and second.id and first.id != second.id
     assert "reverse relay is suspended" in port.seen()
 
 
 async def test_a_reply_goes_under_the_referenced_post(port: Port) -> None:
-    parent = await port.chat.send("C2", RICH)
-    reply = await port.chat.send("C2", Message(title="🟢 recovered after 4m"), reply_to=parent)
-    assert reply.channel == "C2" and reply.id != parent.id
+    parent = await port.chat.send("102", RICH)
+    reply = await port.chat.send("102", Message(title="🟢 recovered after 4m"), reply_to=parent)
+    assert reply.channel == "102" and reply.id != parent.id
     assert "recovered after 4m" in port.seen()
 
 
 async def test_edit_replaces_a_post_in_place(port: Port) -> None:
-    ref = await port.chat.send("C3", Message(title="queued"))
+    ref = await port.chat.send("103", Message(title="queued"))
     await port.chat.edit(ref, Message(title="in progress 40 %"))
     assert "in progress 40 %" in port.seen()
