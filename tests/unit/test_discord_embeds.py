@@ -77,8 +77,7 @@ def test_long_text_continues_in_further_embeds_split_on_lines() -> None:
 
 
 def test_many_fields_spread_over_embeds_and_pages_and_long_values_continue() -> None:
-    fields = tuple(Field(f"incident {i}", "y" * 300) for i in range(60)) + (
-        Field("long", "z" * 2500),)
+    fields = (*(Field(f"incident {i}", "y" * 300) for i in range(60)), Field("long", "z" * 2500))
     pages = render(Message(title="digest", fields=fields, context="last 24 h"))
     _within_limits(pages)
     every = [f for p in pages for e in p.embeds for f in e.fields]
