@@ -46,6 +46,8 @@ environment:
   GEMINI_API_KEY      Veo 3.1 through the Gemini API
   SLACK_BOT_TOKEN     Slack bot token (xoxb-), with SLACK_APP_TOKEN (xapp-, Socket Mode)
                       or SLACK_SIGNING_SECRET (HTTP mode: POST /slack/events on PORT)
+  DISCORD_TOKEN       Discord bot token; DISCORD_GUILD_ID registers /sora in one server
+                      only (instant, for development)
 Run 'sora-bot check-config' to see what is configured and what is missing.
 """
 
@@ -63,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="monitor continuously; alerts to chat (console when no token)",
                    description="Probe every service on its interval, post alerts on state "
                                "changes, serve GET /healthz and GET /metrics. With SLACK_BOT_TOKEN "
-                               "set, /sora works in Slack and alerts go to the channels that "
-                               "subscribed. Ctrl-C stops.")
+                               "and/or DISCORD_TOKEN set, /sora works in Slack and/or Discord "
+                               "and alerts go to the channels that subscribed. Ctrl-C stops.")
     st = sub.add_parser("status", help="current state from the database (instant, no probing)")
     st.add_argument("service", nargs="?", help="one service id for detail")
     st.add_argument("--json", action="store_true", help="machine-readable output")
