@@ -510,37 +510,53 @@ class DiscordAdapter:
         try:
             await self.client.login(self._token)
         except discord.LoginFailure:
-            await self.client.http.close()
+            await self._drop_session()
             raise ChatStartError("Discord refused DISCORD_TOKEN (401 Unauthorized); reset the "
                                  "token under Bot in the developer portal and set it again"
                                  ) from None
         except (aiohttp.ClientError, OSError, TimeoutError, discord.HTTPException) as e:
             log.warning("Discord is not reachable yet (%s); carrying on", _why(e))
-            await self.client.http.close()
+            await self._drop_session()
             return False
         app = self.client.application_id
         log.info("Discord: logged in as %s; invite: %s", self.client.user,
                  INVITE_URL.format(app_id=app))
         return True
 
+    async def _drop_session(self) -> None:
+        """Close what a failed login opened; the next login opens a new pool (discord.py
+        makes its connector once, and closing the session closed it)."""
+        await self.client.http.close()
+        self.client.http.connector = discord.utils.MISSING
+
     async def _connect(self, tree: app_commands.CommandTree[discord.Client],
                        logged_in: bool) -> None:
         """Log in (if the first try could not reach Discord), sync the commands, then hold the
         gateway connection (discord.py reconnects by itself)."""
         delay = 1.0
-        while not logged_in:
+        while not await self._gateway_known(logged_in):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 60.0)
             try:
-                logged_in = await self._login()
+                logged_in = logged_in or await self._login()
             except ChatStartError as e:
                 log.error("%s", e)
                 return
-        if self._settings.discord_api_url:  # the gateway of that API, as Discord announces it
-            _, url, _ = await self.client.http.get_bot_gateway()
-            DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
         await self._sync(tree)
         await self.client.connect(reconnect=True)
+
+    async def _gateway_known(self, logged_in: bool) -> bool:
+        """Logged in, and — for ``DISCORD_API_URL`` — that API's gateway, as it announces it."""
+        if not logged_in:
+            return False
+        if self._settings.discord_api_url:
+            try:
+                _, url, _ = await self.client.http.get_bot_gateway()
+            except (discord.GatewayNotFound, aiohttp.ClientError, OSError, TimeoutError) as e:
+                log.warning("Discord API did not name its gateway (%s); retrying", _why(e))
+                return False
+            DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        return True
 
     async def _sync(self, tree: app_commands.CommandTree[discord.Client]) -> None:
         guild_id = self._settings.discord_guild_id
@@ -549,10 +565,11 @@ class DiscordAdapter:
             tree.copy_global_to(guild=guild)
         try:
             synced = await tree.sync(guild=guild)
-        except discord.HTTPException as e:
+        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as e:
+            forbidden = isinstance(e, discord.HTTPException) and e.status == 403
             hint = (f"; invite the bot again with the applications.commands scope: "
                     f"{INVITE_URL.format(app_id=self.client.application_id)}"
-                    if e.status == 403 else "")
+                    if forbidden else "; /sora keeps its last registration")
             log.error("could not register /sora with Discord (%s)%s", _why(e), hint)
             return
         where = f"in server {guild_id} (available now)" if guild else \
@@ -569,6 +586,6 @@ def _report_stop(task: asyncio.Task[None]) -> None:
 
 def _why(error: BaseException) -> str:
     if isinstance(error, discord.HTTPException):
-        return f"HTTP {error.status} {error.text}"[:200]
+        return f"HTTP {error.status}: {error.text.removeprefix(f'{error.status}: ')}"[:200]
     return str(error) or type(error).__name__
 

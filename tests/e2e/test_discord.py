@@ -481,3 +481,32 @@ async def test_an_unreachable_discord_does_not_stop_the_bot(
             await adapter.chat.send(CHANNEL_ID, Message(title="hi"))
     assert "Discord is not reachable yet" in caplog.text
     assert "Discord gateway still connecting; retrying in the background" in caplog.text
+
+
+async def test_a_discord_that_fails_at_start_is_retried_in_the_background(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with FakeDiscord() as fake, SimRelay(models=("sora-2",)) as relay:
+        fake.fail("login", 503)
+        fake.fail("gateway", 503)
+        settings = settings_for(tmp_path, relay, fake)
+        adapter = DiscordAdapter(settings, connect_wait=0.1)
+        async with open_runtime(settings, chats=[adapter.chat]) as rt, \
+                adapter.running(rt.commands):
+            await asyncio.wait_for(fake.connected.wait(), 10)
+            await adapter.chat.send(CHANNEL_ID, Message(title="queued while away"))
+    assert "Discord is not reachable yet (HTTP 503: Service Unavailable)" in caplog.text
+    assert "Discord API did not name its gateway" in caplog.text
+    assert [m.content for m in fake.messages] == ["**queued while away**"]
+
+
+async def test_commands_discord_refuses_to_register_are_logged_with_the_invite(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with FakeDiscord() as fake, SimRelay(models=("sora-2",)) as relay:
+        fake.fail("commands", 403)
+        settings = settings_for(tmp_path, relay, fake)
+        adapter = DiscordAdapter(settings, connect_wait=5)
+        async with open_runtime(settings, chats=[adapter.chat]) as rt, \
+                adapter.running(rt.commands):
+            assert adapter.client.is_ready()  # alerts still work
+    assert "could not register /sora with Discord (HTTP 403: Missing Permissions)" in caplog.text
+    assert "scope=bot+applications.commands" in caplog.text
