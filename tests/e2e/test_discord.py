@@ -22,7 +22,7 @@ from bot.app import Runtime, open_runtime
 from bot.chat import ChatStartError, DeliveryError, MessageRef
 from bot.commands import Commands, Incoming
 from bot.config import Settings, load_settings
-from bot.messages import Attachment, Message, Severity
+from bot.messages import Attachment, Field, Message, Severity
 from bot.sim import SimRelay
 from bot.sim.relay import Behaviour
 from bot.store import OutboxItem, Store
@@ -429,6 +429,25 @@ async def test_a_post_retried_with_its_key_appears_once_and_big_files_are_not_se
         assert posted.nonce is not None and len(posted.nonce) <= 25
         assert [f[0] for f in posted.files] == ["digest.png"]
         assert "video.mp4 is too large to attach here" in shown([posted])
+
+
+async def test_a_long_message_arrives_as_embeds_discord_accepts_with_nothing_lost() -> None:
+    async with logged_in() as (fake, chat):
+        fields = tuple(Field(f"incident {i}", f"{i}: " + "y" * 700) for i in range(40))
+        text = "\n".join(f"line {i:03d} " + "x" * 100 for i in range(80))
+        ref = await chat.send(CHANNEL_ID, Message(
+            title="Daily digest — 21 Nov 2026", text=text, severity=Severity.WARNING,
+            fields=fields, context="Last 24 h"), key="digest:1")
+        assert len(fake.messages) > 1 and ref.id == fake.messages[0].id  # the fake checked
+        embeds = [e for m in fake.messages for e in m.embeds]          # every limit
+        assert {e["color"] for e in embeds} == {int(Severity.WARNING.hex[1:], 16)}
+        got = [f["value"] for e in embeds for f in e.get("fields", [])]
+        assert got == [f.value for f in fields]
+        described = "\n".join(e["description"] for e in embeds if e.get("description"))
+        assert described == text
+        assert embeds[-1]["footer"]["text"] == "Last 24 h"
+        assert fake.messages[1].content == "**Daily digest — 21 Nov 2026** (continued)"
+        assert len({m.nonce for m in fake.messages}) == len(fake.messages)
 
 
 async def test_sending_before_login_is_a_retryable_error() -> None:
