@@ -25,7 +25,7 @@ from bot.config import Settings, load_settings
 from bot.messages import Attachment, Field, Message, Severity
 from bot.sim import SimRelay
 from bot.sim.relay import Behaviour
-from bot.store import OutboxItem, Store
+from bot.store import Store
 from tests.fakes.chat import FakeClock
 from tests.fakes.discord_api import (
     CHANNEL_ID,
@@ -455,19 +455,6 @@ async def test_sending_before_login_is_a_retryable_error() -> None:
     with pytest.raises(DeliveryError) as caught:
         await chat.send(CHANNEL_ID, Message(title="hi"))
     assert not caught.value.permanent and "not logged in" in str(caught.value)
-
-
-async def test_the_outbox_retries_a_discord_outage_and_posts_once(tmp_path: Path) -> None:
-    async with discord_bot(tmp_path) as bot:
-        bot.fake.fail("messages", 503, 503)
-        bot.rt.store.enqueue([OutboxItem("alert-1", "discord", CHANNEL_ID,
-                                         Message(title="🔴 Sora down"))], bot.clock())
-        await bot.rt.outbox.deliver()
-        assert bot.in_channel() == []
-        for _ in range(3):
-            bot.clock.advance(600)
-            await bot.rt.outbox.deliver()
-        assert [m.content for m in bot.in_channel()] == ["**🔴 Sora down**"]
 
 
 # --- start-up --------------------------------------------------------------------------------

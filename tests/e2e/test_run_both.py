@@ -12,7 +12,7 @@ import httpx2
 from bot.sim import SimRelay
 from bot.sim.relay import Behaviour
 from tests.e2e.test_slack import ADMIN, CHANNEL, KEY, SECRET, reply_at
-from tests.e2e.test_slack_run import CONFIG, bot_env, free_port, start_bot
+from tests.e2e.test_slack_run import CONFIG, bot_env, free_port, start_bot, wait_healthy
 from tests.fakes.discord_api import CHANNEL_ID, FakeDiscord
 from tests.fakes.slack_api import FakeSlack, signed_slash_command
 
@@ -32,13 +32,7 @@ async def test_one_outage_reaches_slack_and_discord_from_one_process(tmp_path: P
         base = f"http://127.0.0.1:{port}"
         try:
             await asyncio.wait_for(discord.connected.wait(), 20)  # the gateway is up
-            for _ in range(300):
-                try:
-                    if (await http.get(f"{base}/healthz")).status_code == 200:
-                        break
-                except httpx2.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
+            await wait_healthy(http, base)
 
             url = slack.response_url()
             body, headers = signed_slash_command(SECRET, "subscribe", user_id=ADMIN,

@@ -54,6 +54,18 @@ async def start_bot(env: dict[str, str]) -> asyncio.subprocess.Process:
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
 
+async def wait_healthy(http: httpx2.AsyncClient, base: str) -> None:
+    """Until the started bot answers ``GET /healthz`` 200 (up to 15 s)."""
+    for _ in range(300):
+        try:
+            if (await http.get(f"{base}/healthz")).status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError("the bot never answered /healthz")
+
+
 async def test_run_in_http_mode_serves_slack_events_next_to_healthz(tmp_path: Path) -> None:
     async with FakeSlack() as slack, SimRelay(models=("sora-2",), api_key=KEY) as relay, \
             httpx2.AsyncClient() as http:
@@ -62,15 +74,7 @@ async def test_run_in_http_mode_serves_slack_events_next_to_healthz(tmp_path: Pa
         bot = await start_bot(bot_env(tmp_path, slack, relay, port, slack.bot_token))
         base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(300):
-                try:
-                    if (await http.get(f"{base}/healthz")).status_code == 200:
-                        break
-                except httpx2.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("the bot never answered /healthz")
+            await wait_healthy(http, base)
 
             url = slack.response_url()
             body, headers = signed_slash_command(SECRET, "subscribe", user_id=ADMIN,
