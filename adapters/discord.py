@@ -32,7 +32,7 @@ from discord.gateway import DiscordWebSocket
 
 from adapters.discord_embeds import Page, render
 from bot.chat import ChatPort, ChatStartError, DeliveryError, MessageRef
-from bot.commands import PREFER, VIDEO_SECONDS, VIDEO_SIZES, Commands, Incoming
+from bot.commands import MAX_REASON, PREFER, VIDEO_SECONDS, VIDEO_SIZES, Commands, Incoming
 from bot.config import PROBE_KINDS, Settings
 from bot.messages import Message, Severity
 from bot.server import Route
@@ -303,7 +303,7 @@ class SoraGroup(app_commands.Group):
                            end="End the service's maintenance now")
     async def maintenance(self, interaction: discord.Interaction, service: str | None = None,
                           duration: str | None = None,
-                          reason: app_commands.Range[str, 1, 200] | None = None,
+                          reason: app_commands.Range[str, 1, MAX_REASON] | None = None,
                           end: bool = False) -> None:
         if end:
             args = ["end"] + ([service] if service else [])

@@ -186,11 +186,6 @@ class Commands:
         self._metrics = metrics
 
     @property
-    def service_ids(self) -> list[str]:
-        """For adapters' autocomplete."""
-        return list(self._ids)
-
-    @property
     def service_names(self) -> dict[str, str]:
         """Id → display name, in config order, for adapters' autocomplete."""
         return dict(self._names)

@@ -193,10 +193,8 @@ async def test_the_admin_check_is_not_even_asked_when_not_needed(bot: Bot, text:
     assert not message.title.startswith(("🚫", "⚠️")), message.plain()
 
 
-def test_service_ids_for_autocomplete(bot: Bot) -> None:
-    assert bot.commands.service_ids == IDS
-    assert list(bot.commands.service_names) == IDS
-    assert all(bot.commands.service_names.values())
+def test_service_names_for_autocomplete(bot: Bot) -> None:
+    assert bot.commands.service_names == NAMES and list(bot.commands.service_names) == IDS
 
 
 # --- status -----------------------------------------------------------------------------------
