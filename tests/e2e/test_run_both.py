@@ -64,3 +64,16 @@ async def test_one_outage_reaches_slack_and_discord_from_one_process(tmp_path: P
         assert "suspended" in on_slack.text and "suspended" in on_discord.content
         assert "Slack: connected to" in log and "Discord: connected as" in log
         assert discord.token not in log and slack.bot_token not in log and KEY not in log
+
+
+async def test_run_with_a_token_discord_refuses_exits_2_saying_which(tmp_path: Path) -> None:
+    async with FakeSlack() as slack, FakeDiscord() as discord, \
+            SimRelay(models=("sora-2",), api_key=KEY) as relay:
+        env = bot_env(tmp_path, slack, relay, free_port(), slack.bot_token)
+        wrong = "MTIz.wrong.token"
+        env.update(DISCORD_TOKEN=wrong, DISCORD_API_URL=discord.api_url)
+        bot = await start_bot(env)
+        out, err = await asyncio.wait_for(bot.communicate(), 20)
+    assert bot.returncode == 2
+    assert "sora-bot: Discord refused DISCORD_TOKEN (401 Unauthorized)" in err.decode()
+    assert wrong not in (out + err).decode()
