@@ -16,13 +16,12 @@ import httpx2
 import pytest
 
 from adapters.console import ConsoleChat
-from adapters.discord import DiscordChat, make_client
 from adapters.slack import SlackChat, make_web_client
 from bot.chat import ChatPort, MessageRef
 from bot.messages import Attachment, Field, Message, Severity, Table
+from tests.e2e.test_discord import logged_in
 from tests.fakes.chat import FakeChat
 from tests.fakes.chat_platform import ChatPlatform, HttpChat
-from tests.fakes.discord_api import FakeDiscord, pointed_at
 from tests.fakes.slack_api import FakeSlack
 
 RICH = Message(title="🔴 Sora 2 · reverse relay is suspended", text="HTTP 503 (3× in a row)",
@@ -69,17 +68,10 @@ async def slack() -> AsyncIterator[Port]:
 
 @asynccontextmanager
 async def discord() -> AsyncIterator[Port]:
-    async with FakeDiscord() as platform:
-        with pointed_at(platform):
-            client = make_client()
-            await client.login(platform.token)
-            try:
-                yield Port(DiscordChat(client), lambda: "\n".join(
-                    [m.content for m in platform.messages]
-                    + [e.content or "" for e in platform.edits]
-                    + [f[0] for m in platform.messages for f in m.files]))
-            finally:
-                await client.close()
+    async with logged_in() as (platform, chat):
+        yield Port(chat, lambda: "\n".join(
+            [m.content for m in platform.messages] + [e.content or "" for e in platform.edits]
+            + [f[0] for m in platform.messages for f in m.files]))
 
 
 PORTS = {"console": console, "fake": fake, "http": http, "slack": slack, "discord": discord}

@@ -26,6 +26,7 @@ from bot.messages import Attachment, Field, Message, Severity
 from bot.sim import SimRelay
 from bot.sim.relay import Behaviour
 from bot.store import Store
+from tests.e2e.test_slack import OFFICIAL, REV, relay_services
 from tests.fakes.chat import FakeClock
 from tests.fakes.discord_api import (
     CHANNEL_ID,
@@ -39,7 +40,6 @@ from tests.fakes.discord_api import (
 )
 
 KEY = "sk-discord-e2e-00000000000000000"
-REV, OFFICIAL = "sora-2-pro-reverse", "sora-2-official"
 LISTED = "1210000000000000077"  # in the config's `admins`
 MANAGER = discord.Permissions(view_channel=True, send_messages=True, manage_channels=True).value
 MEMBER = discord.Permissions(view_channel=True, send_messages=True).value
@@ -47,15 +47,9 @@ NO_MENTIONS = {"parse": []}
 
 
 def settings_for(tmp_path: Path, relay: SimRelay, fake: FakeDiscord, **env: str) -> Settings:
-    services = "".join(
-        f'[[service]]\nid = "{sid}"\nname = "{name}"\nkind = "openai_compat"\nmodel = "{model}"\n'
-        f'base_url = "{relay.url}"\napi_key_env = "REV_KEY"\ninterval = 60\n'
-        "failure_threshold = 1\nsuccess_threshold = 1\n\n"
-        for sid, name, model in ((REV, "Sora 2 Pro · reverse relay", "sora-2-pro"),
-                                 (OFFICIAL, "Sora 2 · official relay", "sora-2")))
     cfg = tmp_path / "bot.toml"
-    cfg.write_text(f'[bot]\nbuiltin_catalog = false\nadmins = ["{LISTED}"]\n\n' + services,
-                   encoding="utf-8")
+    cfg.write_text(f'[bot]\nbuiltin_catalog = false\nadmins = ["{LISTED}"]\n\n'
+                   + relay_services(relay), encoding="utf-8")
     return load_settings(cfg, {"SORA_BOT_DB": str(tmp_path / "bot.db"), "REV_KEY": KEY,
                                "DISCORD_TOKEN": fake.token, "DISCORD_API_URL": fake.api_url,
                                **env})

@@ -37,16 +37,21 @@ REV, OFFICIAL = "sora-2-pro-reverse", "sora-2-official"
 NO_SCOPE_NEEDED = {"auth.test", "apps.connections.open"}
 
 
-def settings_for(tmp_path: Path, relay: SimRelay, slack: FakeSlack, *,
-                 socket: bool = False) -> Settings:
-    services = "".join(
+def relay_services(relay: SimRelay) -> str:
+    """Two ``[[service]]`` entries on ``relay`` (key in ``REV_KEY``) that flip on one probe."""
+    return "".join(
         f'[[service]]\nid = "{sid}"\nname = "{name}"\nkind = "openai_compat"\nmodel = "{model}"\n'
         f'base_url = "{relay.url}"\napi_key_env = "REV_KEY"\ninterval = 60\n'
         "failure_threshold = 1\nsuccess_threshold = 1\n\n"
         for sid, name, model in ((REV, "Sora 2 Pro · reverse relay", "sora-2-pro"),
                                  (OFFICIAL, "Sora 2 · official relay", "sora-2")))
+
+
+def settings_for(tmp_path: Path, relay: SimRelay, slack: FakeSlack, *,
+                 socket: bool = False) -> Settings:
     cfg = tmp_path / "bot.toml"
-    cfg.write_text("[bot]\nbuiltin_catalog = false\n\n" + services, encoding="utf-8")
+    cfg.write_text("[bot]\nbuiltin_catalog = false\n\n" + relay_services(relay),
+                   encoding="utf-8")
     env = {"SORA_BOT_DB": str(tmp_path / "bot.db"), "REV_KEY": KEY,
            "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_API_URL": slack.api_url}
     env.update({"SLACK_APP_TOKEN": slack.app_token} if socket else
