@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -13,13 +13,16 @@ import httpx2
 
 from bot.chat import ChatPort
 from bot.commands import Commands
-from bot.config import Settings
+from bot.config import ServiceConfig, Settings
 from bot.digest import build_digest
+from bot.generate import Generator
 from bot.metrics import Metrics
 from bot.models import State
 from bot.monitor import Monitor
 from bot.outbox import Outbox
+from bot.providers import VideoProvider
 from bot.redact import Redactor
+from bot.router import Router
 from bot.scheduler import build_scheduler
 from bot.server import Route, build_app, serve
 from bot.store import Store
@@ -56,18 +59,24 @@ class Runtime:
     redactor: Redactor
     clock: Callable[[], datetime]
     commands: Commands
+    generator: Generator
 
 
 @contextlib.asynccontextmanager
 async def open_runtime(settings: Settings, *, chats: Sequence[ChatPort],
                        local_channel: str | None = None,
-                       clock: Callable[[], datetime] = utcnow) -> AsyncIterator[Runtime]:
-    """Open the store, HTTP pool, outbox and monitor. ``local_channel``: subscribe that channel
-    of the first chat to every service unless it has a subscription already (the console)."""
+                       clock: Callable[[], datetime] = utcnow,
+                       sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+                       ) -> AsyncIterator[Runtime]:
+    """Open the store, HTTP pools, outbox, monitor and generator. ``local_channel``: subscribe
+    that channel of the first chat to every service unless it has a subscription already (the
+    console). ``sleep``: how generation jobs wait between polls."""
     redactor = Redactor(settings.secrets())
     store = Store(settings.db_path)
     metrics = Metrics()
     client = make_http_client(settings)
+    # Generations get their own pool: no probe User-Agent, no redirects on a paid POST.
+    gen_client = httpx2.AsyncClient(limits=httpx2.Limits(max_connections=50))
     try:
         by_platform = {c.platform: c for c in chats}
         if local_channel is not None and chats:
@@ -80,15 +89,45 @@ async def open_runtime(settings: Settings, *, chats: Sequence[ChatPort],
         monitor = Monitor(settings=settings, store=store, client=client, outbox=outbox,
                           clock=clock, redactor=redactor, metrics=metrics,
                           remind_every=timedelta(minutes=remind) if remind else None)
+        generator = Generator(
+            gen=settings.generate, services=settings.services, store=store, chats=by_platform,
+            providers=provider_factory(settings, gen_client, redactor),
+            router=Router(gen=settings.generate, clock=clock, feed=monitor.record_passive),
+            health=monitor.health, clock=clock, deliver=monitor.deliver, sleep=sleep)
         commands = Commands(
             store=store, services=settings.services, clock=clock, admins=settings.admins,
             digest=lambda sub, now: build_digest(store, settings.services, sub, now),
-            on_change=monitor.deliver, metrics=metrics)
-        yield Runtime(settings, store, client, by_platform, outbox, monitor, metrics, redactor,
-                      clock, commands)
+            on_change=monitor.deliver, metrics=metrics, generator=generator)
+        try:
+            yield Runtime(settings, store, client, by_platform, outbox, monitor, metrics,
+                          redactor, clock, commands, generator)
+        finally:
+            await generator.close()
     finally:
+        await gen_client.aclose()
         await client.aclose()
         store.close()
+
+
+def provider_factory(settings: Settings, client: httpx2.AsyncClient, redactor: Redactor
+                     ) -> Callable[[ServiceConfig], VideoProvider]:
+    """One provider per video service, made on first use and kept (they hold SDK clients)."""
+    made: dict[str, VideoProvider] = {}
+    timeout = settings.generate.submit_timeout
+
+    def provider(svc: ServiceConfig) -> VideoProvider:
+        if svc.id not in made:
+            if svc.kind == "gemini":
+                from bot.providers.veo import VeoProvider
+                made[svc.id] = VeoProvider(service=svc, http_client=client, redactor=redactor,
+                                           timeout=timeout)
+            else:
+                from bot.providers.openai_videos import OpenAIVideos
+                made[svc.id] = OpenAIVideos(service=svc, http_client=client, timeout=timeout,
+                                            redactor=redactor)
+        return made[svc.id]
+
+    return provider
 
 
 def _subscribe_local(store: Store, platform: str, channel: str, now: datetime) -> None:
@@ -112,6 +151,9 @@ async def run_forever(rt: Runtime, *, stop: asyncio.Event, routes: Sequence[Rout
                                 services=s.services, tick_seconds=s.tick_seconds,
                                 retention_days=s.retention_days, clock=rt.clock)
     scheduler.start()
+    resumed = rt.generator.resume()
+    if resumed:
+        log.info("resumed %d unfinished generation job(s)", resumed)
     delivery = asyncio.create_task(rt.outbox.run(stop), name="outbox")
     try:
         await stop.wait()

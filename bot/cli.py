@@ -20,7 +20,7 @@ from adapters.console import ConsoleChat
 from adapters.platforms import Platform, configured_platforms, running
 from bot.app import LOCAL_WORKSPACE, Runtime, open_runtime, run_forever
 from bot.chat import ChatPort, ChatStartError
-from bot.commands import Incoming, parse_duration
+from bot.commands import Command, Incoming, UsageError, parse_duration
 from bot.config import ConfigError, Settings, load_settings_from_environment
 from bot.demo import run_demo
 from bot.digest import digest_message, digest_report, render_chart
@@ -33,7 +33,7 @@ from bot.status import (
     status_report,
     transition_json,
 )
-from bot.store import Store
+from bot.store import Job, Store
 
 CONSOLE = "console"
 EPILOG = """\
@@ -43,7 +43,7 @@ environment:
   PORT                port for /healthz and /metrics (default 8080)
   SORA_RELAY_BASE_URL, SORA_RELAY_API_KEY       official relay (OpenAI-compatible /v1)
   SORA_REVERSE_BASE_URL, SORA_REVERSE_API_KEY   reverse relay (OpenAI-compatible /v1)
-  GEMINI_API_KEY      Veo 3.1 through the Gemini API
+  GEMINI_API_KEY      Veo 3.1 through the Gemini API (probes; generate uses it too)
   SLACK_BOT_TOKEN     Slack bot token (xoxb-), with SLACK_APP_TOKEN (xapp-, Socket Mode)
                       or SLACK_SIGNING_SECRET (HTTP mode: POST /slack/events on PORT)
   DISCORD_TOKEN       Discord bot token; DISCORD_GUILD_ID registers /sora in one server
@@ -88,6 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
                     "sora-2* --min suspended', 'subscriptions', 'help'.")
     cm.add_argument("words", nargs=argparse.REMAINDER, metavar="WORDS",
                     help="the command and its arguments")
+    gn = sub.add_parser(
+        "generate", help="one test generation through the healthiest route (costs money)",
+        description="Route one test generation around what is down (as /sora generate does, "
+                    "as an admin of the console channel), wait for it, print where it ran and "
+                    "what it cost. The daily budget and quota of [generate] apply. Exit 0 when "
+                    "a video came back, 1 when the generation failed, 2 when nothing was sent.")
+    gn.add_argument("prompt", nargs="+", help="what to generate")
+    gn.add_argument("--seconds", type=int, default=4, help="4, 8 or 12 (default 4)")
+    gn.add_argument("--size", default="1280x720",
+                    help="1280x720, 720x1280, 1792x1024 or 1024x1792 (default 1280x720)")
+    gn.add_argument("--model", help="model or service id (default: [generate] default_model)")
+    gn.add_argument("--prefer", choices=("official", "reverse"),
+                    help="which kind of relay to try first (default: [generate] prefer)")
+    gn.add_argument("--out", metavar="FILE", help="write the video to FILE")
+    gn.add_argument("--json", action="store_true", help="print the job as JSON")
     sub.add_parser("demo", help="offline demo: simulated providers, a scripted outage, ~30 s")
     return p
 
@@ -168,6 +183,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             print(reply.plain())
             refused = reply.ephemeral and reply.severity is Severity.WARNING
             return 2 if refused else 0
+        if args.command == "generate":
+            return await _generate(rt, chat, args)
         if args.command == "run":
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
@@ -195,6 +212,42 @@ async def _run(rt: Runtime, platforms: Sequence[Platform], stop: asyncio.Event) 
 
 async def _yes() -> bool:
     return True
+
+
+async def _generate(rt: Runtime, chat: ConsoleChat, args: argparse.Namespace) -> int:
+    options = {"seconds": str(args.seconds), "size": args.size}
+    options.update({k: v for k in ("model", "prefer") if (v := getattr(args, k))})
+    incoming = Incoming(platform=CONSOLE, workspace=LOCAL_WORKSPACE, channel=CONSOLE,
+                        user="console", text="generate", is_admin=_yes)
+    try:
+        reply, job = await rt.generator.begin(
+            incoming, Command("generate", (" ".join(args.prompt),), options), _yes)
+    except UsageError as e:
+        print(f"sora-bot generate: {e}", file=sys.stderr)
+        return 2
+    if job is None:
+        print(reply.plain(), file=sys.stderr)
+        return 2
+    job = await rt.generator.wait(job.id)
+    await rt.monitor.deliver()
+    video = next((a for _, m in reversed(chat.sent) for a in m.attachments
+                  if a.filename == f"sora-bot-job-{job.id}.mp4"), None)
+    if args.out and video is not None:
+        await asyncio.to_thread(Path(args.out).write_bytes, video.content)
+    if args.json:
+        print(json.dumps({**job_json(job), "video": args.out if args.out and video else None},
+                         indent=2))
+    return 0 if job.status == "completed" else 1
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    """A job as ``generate --json`` prints it (ISO-8601 UTC times)."""
+    return {"id": job.id, "status": job.status, "model": job.model, "seconds": job.seconds,
+            "size": job.size, "service": job.service, "upstream_id": job.upstream_id,
+            "estimate_usd": job.estimate, "cost_usd": job.cost, "reserved_usd": job.reserved,
+            "attempts": list(job.attempts), "notes": list(job.notes), "error": job.error,
+            "prompt_sha256": job.prompt_hash, "created_at": job.created_at.isoformat(),
+            "finished_at": job.finished_at.isoformat() if job.finished_at else None}
 
 
 async def _digest(rt: Runtime, now: datetime, *, json_out: bool, chart_path: str | None

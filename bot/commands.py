@@ -14,10 +14,11 @@ import shlex
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.config import ServiceConfig
-from bot.messages import Message, Severity, Table, format_duration, neutralize
+from bot.messages import Message, Severity, Table, format_duration, mention, neutralize
 from bot.metrics import Metrics
 from bot.models import State
 from bot.status import service_message, status_message, status_report, transition_json
@@ -36,6 +37,9 @@ from bot.subscriptions import (
     remove_patterns,
 )
 
+if TYPE_CHECKING:
+    from bot.generate import Generator
+
 log = logging.getLogger(__name__)
 
 MAX_REASON = 200
@@ -43,8 +47,8 @@ MAX_MAINTENANCE = timedelta(days=14)
 _DURATION = re.compile(r"(\d{1,6})\s*(m|min|h|d|w)", re.I)
 _UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
-# What `generate` accepts (Sora's durations and sizes; issue 6 maps them per provider), and the
-# routes it can prefer. Adapters offer these as choices.
+# What `generate` accepts (Sora's durations and sizes; providers map them to their own, and a
+# routed model may allow other durations), and the routes it can prefer. Adapters offer these.
 VIDEO_SECONDS = (4, 8, 12)
 VIDEO_SIZES = ("1280x720", "720x1280", "1792x1024", "1024x1792")
 PREFER = ("official", "reverse")
@@ -69,7 +73,9 @@ USAGE: dict[str, tuple[str, str]] = {
                     "Admins only."),
     "generate": ("generate PROMPT [--seconds 4|8|12] [--size WxH] [--model M] "
                  "[--prefer official|reverse]",
-                 "A test generation routed around what is down."),
+                 "A test generation routed around what is down (sizes 1280x720, 720x1280, "
+                 "1792x1024, 1024x1792). Costs money: allowed users only, within a daily "
+                 "quota and budget."),
     "help": ("help", "This list."),
 }
 
@@ -100,6 +106,7 @@ class Incoming:
     user: str
     text: str
     is_admin: Callable[[], Awaitable[bool]]
+    roles: tuple[str, ...] = ()  # the user's role ids where the platform has roles (Discord)
 
 
 _FLAGS = {"subscribe": {"min"}, "generate": {"seconds", "size", "model", "prefer"}}
@@ -171,10 +178,10 @@ class Commands:
                  clock: Callable[[], datetime], admins: Sequence[str] = (),
                  digest: DigestBuilder | None = None,
                  on_change: Callable[[], Awaitable[object]] | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, generator: Generator | None = None) -> None:
         """``on_change``: called after a command enqueued a post or changed maintenance, to
         announce and deliver it now rather than at the next probe cycle. ``metrics`` counts
-        the commands received per platform."""
+        the commands received per platform. ``generator`` runs ``generate``."""
         self._store = store
         self._services = tuple(s for s in services if s.enabled)
         self._ids = [s.id for s in self._services]
@@ -184,6 +191,7 @@ class Commands:
         self._build_digest = digest
         self._on_change = on_change
         self._metrics = metrics
+        self.generator = generator
 
     @property
     def service_names(self) -> dict[str, str]:
@@ -406,10 +414,9 @@ class Commands:
                        text="\n".join(" · ".join(r) for r in rows), ephemeral=True)
 
     async def _generate(self, incoming: Incoming, command: Command) -> Message:
-        return Message(title="Test generations are not in this build yet",
-                       text="`/sora generate` is being built; until then `/sora status` shows "
-                            "which routes are usable.", severity=Severity.NEUTRAL,
-                       ephemeral=True)
+        if self.generator is None:
+            raise UsageError("test generations are not available in this process")
+        return await self.generator.start(incoming, command, lambda: self._allowed(incoming))
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -430,8 +437,7 @@ def _at_least(state: State) -> str:
 
 def _mention(incoming: Incoming) -> str:
     """Who did it, as the platform renders a user (never a mass mention)."""
-    user = re.sub(r"[^A-Za-z0-9_.-]", "", incoming.user)[:40] or "someone"
-    return {"slack": f"<@{user}>", "discord": f"<@{user}>"}.get(incoming.platform, user)
+    return mention(incoming.platform, incoming.user)
 
 
 def _channel_ref(platform: str, channel: str) -> str:

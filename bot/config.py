@@ -60,6 +60,8 @@ class ServiceConfig(BaseModel):
     window: int = Field(default=10, ge=2, le=1000)
     price_per_second: float | None = Field(default=None, ge=0)
     price_per_request: float | None = Field(default=None, ge=0)
+    media: Literal["video", "image"] = "video"  # what a generation through it makes
+    video_seconds: tuple[int, ...] = ()  # durations the model makes; () = Sora's 4/8/12
     enabled: bool = True
     # Resolved from the environment by ``load_settings``; never from the file.
     api_key: SecretStr | None = Field(default=None, exclude=True)
@@ -83,6 +85,18 @@ class ServiceConfig(BaseModel):
                       use_window=self.kind not in PAGE_KINDS)
 
     @property
+    def can_generate_video(self) -> bool:
+        return self.kind in PROBE_KINDS and self.media == "video"
+
+    def estimate(self, seconds: int) -> float | None:
+        """What one generation of ``seconds`` costs here (USD), or None without a price."""
+        if self.price_per_request is not None:
+            return self.price_per_request
+        if self.price_per_second is not None:
+            return round(self.price_per_second * seconds, 4)
+        return None
+
+    @property
     def missing(self) -> str | None:
         """What the user must set before this service can be probed, or None."""
         if self.base_url is None:
@@ -90,6 +104,39 @@ class ServiceConfig(BaseModel):
         if self.kind == "gemini" and self.api_key is None:
             return f"set {self.api_key_env or 'api_key_env'}"
         return None
+
+
+class GenerateSettings(BaseModel):
+    """``[generate]``: routing, permission, money and pacing of ``/sora generate``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_model: str = "sora-2"
+    prefer: Literal["official", "reverse"] = "official"
+    # Requested model → ordered service ids. Models not named here route to the services that
+    # serve them, then to the services that declare themselves ``successor_of`` them.
+    routes: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    max_prompt_chars: int = Field(default=1000, ge=1, le=4000)
+    # Who may generate: admins always; otherwise these users or roles, in these channels.
+    # All empty: admins only.
+    allow_users: tuple[str, ...] = ()
+    allow_roles: tuple[str, ...] = ()
+    allow_channels: tuple[str, ...] = ()
+    user_daily_quota: int = Field(default=5, ge=0, le=10_000)  # 0: no per-user limit
+    daily_budget_usd: float = Field(default=10.0, ge=0)  # per workspace and UTC day
+    cooldown_seconds: float = Field(default=120.0, ge=0, le=86400)  # a failed route rests
+    submit_timeout: float = Field(default=60.0, gt=0, le=600)
+    poll_min_seconds: float = Field(default=2.0, gt=0, le=600)
+    poll_max_seconds: float = Field(default=30.0, gt=0, le=3600)
+    edit_every_seconds: float = Field(default=10.0, ge=0, le=600)  # progress edits, at most
+    job_timeout_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    max_video_mb: float = Field(default=50.0, gt=0, le=1024)
+
+    @model_validator(mode="after")
+    def _poll_bounds(self) -> GenerateSettings:
+        if self.poll_max_seconds < self.poll_min_seconds:
+            raise ValueError("poll_max_seconds must be at least poll_min_seconds")
+        return self
 
 
 class Settings(BaseModel):
@@ -109,6 +156,7 @@ class Settings(BaseModel):
     give_up_after_hours: float = Field(default=24.0, gt=0, le=24 * 30)  # undeliverable posts
     delivery_concurrency: int = Field(default=50, ge=1, le=1000)  # channels posted to at once
     services: tuple[ServiceConfig, ...] = ()
+    generate: GenerateSettings = Field(default_factory=GenerateSettings)
     config_path: str | None = None
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
@@ -139,7 +187,8 @@ class Settings(BaseModel):
 _BOT_KEYS = {"db", "port", "host", "concurrency", "retention_days", "tick_seconds", "log_level",
              "builtin_catalog", "admins"}
 _ALERT_KEYS = {"remind_every_minutes", "give_up_after_hours", "delivery_concurrency"}
-_TOP_KEYS = {"bot", "alerts", "service"}
+_GENERATE_KEYS = set(GenerateSettings.model_fields)
+_TOP_KEYS = {"bot", "alerts", "generate", "service"}
 
 
 def load_settings(path: str | Path | None, env: Mapping[str, str]) -> Settings:
@@ -161,9 +210,10 @@ def load_settings(path: str | Path | None, env: Mapping[str, str]) -> Settings:
     if unknown:
         key = sorted(unknown)[0]
         raise ConfigError(f"{where}{_line_of(text, key)}: unknown section or key {key!r} "
-                          f"(allowed: [bot], [alerts], [[service]])")
+                          f"(allowed: [bot], [alerts], [generate], [[service]])")
     bot = _section(data, "bot", _BOT_KEYS, where=where, text=text)
     alerts = _section(data, "alerts", _ALERT_KEYS, where=where, text=text)
+    generate = _section(data, "generate", _GENERATE_KEYS, where=where, text=text)
     file_services = data.get("service", [])
     if not isinstance(file_services, list):
         raise ConfigError(f"{where}: 'service' must be an array of tables ([[service]])")
@@ -191,9 +241,26 @@ def load_settings(path: str | Path | None, env: Mapping[str, str]) -> Settings:
     _check_slack(env)
     _check_discord(env)
     try:
+        raw["generate"] = GenerateSettings.model_validate(generate)
+    except ValidationError as e:
+        raise ConfigError(_explain(e, where, text, prefix="generate")) from e
+    _check_routes(raw["generate"], resolved, where=where, text=text)
+    try:
         return Settings.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_explain(e, where, text, prefix="bot")) from e
+
+
+def _check_routes(gen: GenerateSettings, services: list[ServiceConfig], *, where: str,
+                  text: str) -> None:
+    """Every route names a service that can make videos."""
+    video = {s.id for s in services if s.can_generate_video}
+    for model, ids in gen.routes.items():
+        for sid in ids:
+            if sid not in video:
+                raise ConfigError(
+                    f"{where}{_line_of(text, 'routes')}: generate.routes.{model}: {sid!r} is "
+                    f"not a video service (known: {', '.join(sorted(video)) or 'none'})")
 
 
 def _check_slack(env: Mapping[str, str]) -> None:

@@ -145,6 +145,12 @@ def neutralize(text: str) -> str:
     return _MENTIONS.sub(lambda m: m.group(0) + "\u200b", text)
 
 
+def mention(platform: str, user: str) -> str:
+    """A user as the platform renders one (never a mass mention)."""
+    uid = re.sub(r"[^A-Za-z0-9_.-]", "", user)[:40] or "someone"
+    return f"<@{uid}>" if platform in ("slack", "discord") else uid
+
+
 def message_to_json(message: Message) -> str:
     """Serialise for the outbox (attachments as base64)."""
     data = {

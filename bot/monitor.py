@@ -108,6 +108,19 @@ class Monitor:
                 self._metrics.last_cycle.set(self.last_cycle_at.timestamp())
             return report
 
+    def record_passive(self, service_id: str, obs: Observation) -> Transition | None:
+        """Fold what a real generation saw into the service's state, like a probe result
+        (marked passive: it counts for the state and uptime, not for probe latency)."""
+        svc = self._by_id.get(service_id)
+        if svc is None:
+            return None
+        _, transition = self._fold(svc, obs, self._clock(), passive=True)
+        return transition
+
+    def health(self) -> dict[str, Health]:
+        """The current health of every service (a copy)."""
+        return dict(self._health)
+
     async def deliver(self) -> int:
         """Hand pending transitions, reminders and notices to the outbox; post what is due."""
         if self._outbox is None:
@@ -124,8 +137,8 @@ class Monitor:
                 return Observation(latency_ms=0.0, exception=type(e).__name__,
                                    error_message="probe crashed (see the bot's log)")
 
-    def _fold(self, svc: ServiceConfig, obs: Observation, now: datetime
-              ) -> tuple[ProbeResult, Transition | None]:
+    def _fold(self, svc: ServiceConfig, obs: Observation, now: datetime, *,
+              passive: bool = False) -> tuple[ProbeResult, Transition | None]:
         verdict = classify(obs, Context(now=now, slow_ms=svc.slow_ms,
                                         shutdown_date=svc.shutdown_date))
         outcome, reason = verdict.outcome, verdict.reason
@@ -140,7 +153,7 @@ class Monitor:
             latency_ms=None if obs.not_configured else obs.latency_ms,
             http_status=obs.http_status,
             error=None if outcome.is_success else self._redact(reason),
-            detail=self._redact(obs.detail if outcome.is_success else reason))
+            detail=self._redact(obs.detail if outcome.is_success else reason), passive=passive)
         previous = self._health.get(svc.id, Health(service=svc.id))
         health, transition = step(previous, result, svc.policy, now)
         stored = self._store.record(result, health, transition)

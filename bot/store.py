@@ -32,9 +32,11 @@ __all__ = [
     "UPTIME_WINDOWS",
     "DetectionLead",
     "HourlyRollup",
+    "Job",
     "MaintenanceWindow",
     "OutboxItem",
     "PendingPost",
+    "Reservation",
     "Store",
     "stars",
 ]
@@ -137,6 +139,63 @@ class PendingPost:
     @property
     def message(self) -> Message:
         return message_from_json(self.payload)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One ``/sora generate`` request and what became of it.
+
+    ``status``: routing → queued → in_progress → completed, or failed (upstream), refused
+    (moderation / validation), uncertain (maybe accepted), unrouted (no route took it),
+    expired (never finished). ``reserved`` is what the budget held for it; ``cost`` is set
+    when it is settled (the budget then counts ``cost`` instead)."""
+
+    id: int
+    platform: str
+    workspace: str
+    channel: str
+    user: str
+    day: str
+    prompt_hash: str
+    preview: str
+    model: str
+    seconds: int
+    size: str
+    prefer: str
+    status: str
+    progress: int | None
+    service: str | None
+    upstream_id: str | None
+    attempts: tuple[dict[str, Any], ...]
+    notes: tuple[str, ...]
+    reserved: float
+    estimate: float | None
+    cost: float | None
+    error: str | None
+    progress_ref: str | None
+    result_ref: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """The answer of ``Store.reserve_job``: the new job, or why there is none."""
+
+    job: Job | None
+    refused: str | None = None  # "quota" or "budget"
+    used: int = 0  # the user's jobs today (before this one)
+    spent: float = 0.0  # the workspace's spend today, settled plus reserved (before this one)
+
+
+JOB_FIELDS = frozenset({"status", "progress", "service", "upstream_id", "attempts", "notes",
+                        "estimate", "cost", "error", "progress_ref", "result_ref",
+                        "finished_at"})
 
 
 def stars(uptime_30d: float | None) -> str:
@@ -327,8 +386,51 @@ def _migration_2(db: Database) -> None:
         db.execute(statement)
 
 
+_V3 = (
+    # ``/sora generate`` jobs. The prompt itself is not kept: its hash identifies it and a short
+    # preview (already shown in the chat) labels the progress message.
+    """CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        user TEXT NOT NULL,
+        day TEXT NOT NULL,
+        prompt_hash TEXT NOT NULL,
+        preview TEXT NOT NULL,
+        model TEXT NOT NULL,
+        seconds INTEGER NOT NULL,
+        size TEXT NOT NULL,
+        prefer TEXT NOT NULL,
+        status TEXT NOT NULL,
+        progress INTEGER,
+        service TEXT,
+        upstream_id TEXT,
+        attempts TEXT NOT NULL DEFAULT '[]',
+        notes TEXT NOT NULL DEFAULT '[]',
+        reserved REAL NOT NULL,
+        estimate REAL,
+        cost REAL,
+        error TEXT,
+        progress_ref TEXT,
+        result_ref TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        finished_at REAL
+    )""",
+    "CREATE INDEX jobs_active ON jobs (id) WHERE finished_at IS NULL",
+    "CREATE INDEX jobs_day ON jobs (platform, workspace, day, user)",
+)
+
+
+def _migration_3(db: Database) -> None:
+    """Generation jobs, their budget reservations and quotas."""
+    for statement in _V3:
+        db.execute(statement)
+
+
 Migration = Callable[[Database], None]
-MIGRATIONS: tuple[Migration, ...] = (_migration_1, _migration_2)
+MIGRATIONS: tuple[Migration, ...] = (_migration_1, _migration_2, _migration_3)
 
 
 # --- the store ------------------------------------------------------------------------------
@@ -717,6 +819,78 @@ class Store:
                 self._enqueue([item], now)
         return bool(claimed)
 
+    # --- generation jobs --------------------------------------------------------------------
+
+    def reserve_job(self, *, platform: str, workspace: str, channel: str, user: str,
+                    prompt_hash: str, preview: str, model: str, seconds: int, size: str,
+                    prefer: str, reserve: float, budget: float | None, quota: int | None,
+                    now: datetime) -> Reservation:
+        """Check the user's daily quota and the workspace's daily budget and, when both allow,
+        create the job holding ``reserve`` — in one write transaction, so concurrent requests
+        (in this or another process) can never overspend. Jobs that no route took, and their
+        money, do not count."""
+        day = now.astimezone(UTC).date().isoformat()
+        with self._tx():
+            used, spent = self._one(
+                "SELECT COUNT(*) FILTER (WHERE user = ? AND status != 'unrouted'),"
+                " COALESCE(SUM(COALESCE(cost, reserved)), 0) FROM jobs"
+                " WHERE platform = ? AND workspace = ? AND day = ?",
+                (user, platform, workspace, day)) or (0, 0.0)
+            if quota is not None and used >= quota:
+                return Reservation(None, "quota", used, spent)
+            if budget is not None and spent + reserve > budget + 1e-9:
+                return Reservation(None, "budget", used, spent)
+            row = self._rows(
+                "INSERT INTO jobs (platform, workspace, channel, user, day, prompt_hash, preview,"
+                " model, seconds, size, prefer, status, reserved, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'routing', ?, ?, ?)"
+                f" RETURNING {_J_COLS}",
+                (platform, workspace, channel, user, day, prompt_hash, preview, model, seconds,
+                 size, prefer, reserve, _ts(now), _ts(now)))
+        return Reservation(_job(row[0]), None, used, spent)
+
+    def update_job(self, job_id: int, now: datetime, *, post: OutboxItem | None = None,
+                   **fields: Any) -> Job:
+        """Change some of a job's ``JOB_FIELDS`` and, in the same transaction, enqueue ``post``
+        (its result): a finished job and its post are stored together or not at all."""
+        unknown = set(fields) - JOB_FIELDS
+        if unknown:
+            raise ValueError(f"not job fields: {', '.join(sorted(unknown))}")
+        values = {k: _dumps(list(v)) if k in ("attempts", "notes") else
+                  _opt_ts(v) if k == "finished_at" else v for k, v in fields.items()}
+        sets = "".join(f", {k} = ?" for k in values)
+        with self._tx():
+            row = self._rows(f"UPDATE jobs SET updated_at = ?{sets} WHERE id = ?"
+                             f" RETURNING {_J_COLS}", (_ts(now), *values.values(), job_id))
+            if row and post is not None:
+                self._enqueue([post], now)
+        if not row:
+            raise KeyError(f"no job {job_id}")
+        return _job(row[0])
+
+    def job(self, job_id: int) -> Job | None:
+        row = self._one(f"SELECT {_J_COLS} FROM jobs WHERE id = ?", (job_id,))
+        return None if row is None else _job(row)
+
+    def active_jobs(self) -> list[Job]:
+        """Jobs not finished yet, oldest first (a restarted bot resumes them)."""
+        return [_job(r) for r in self._rows(
+            f"SELECT {_J_COLS} FROM jobs WHERE finished_at IS NULL ORDER BY id")]
+
+    def jobs(self, since: datetime | None = None) -> list[Job]:
+        sql = f"SELECT {_J_COLS} FROM jobs"
+        if since is None:
+            return [_job(r) for r in self._rows(sql + " ORDER BY id")]
+        return [_job(r) for r in self._rows(sql + " WHERE created_at >= ? ORDER BY id",
+                                            (_ts(since),))]
+
+    def spent_today(self, platform: str, workspace: str, now: datetime) -> float:
+        """Settled plus reserved spend of a workspace on ``now``'s UTC day."""
+        row = self._one("SELECT COALESCE(SUM(COALESCE(cost, reserved)), 0) FROM jobs"
+                        " WHERE platform = ? AND workspace = ? AND day = ?",
+                        (platform, workspace, now.astimezone(UTC).date().isoformat()))
+        return float(row[0]) if row else 0.0
+
     # --- outbox -----------------------------------------------------------------------------
 
     def enqueue(self, items: Sequence[OutboxItem], now: datetime,
@@ -775,8 +949,10 @@ class Store:
 
     def post_sent(self, post_id: int, ref: str, now: datetime) -> None:
         with self._tx():
+            # Attachments (digest charts, videos) are not kept once delivered.
             self._db.execute("UPDATE outbox SET sent_at = ?, ref = ?, attempts = attempts + 1,"
-                             " last_error = NULL WHERE id = ?", (_ts(now), ref, post_id))
+                             " last_error = NULL, message = json_set(message, '$.attachments',"
+                             " json('[]')) WHERE id = ?", (_ts(now), ref, post_id))
 
     def post_failed(self, post_id: int, error: str, retry_at: datetime) -> None:
         with self._tx():
@@ -989,11 +1165,22 @@ _S_COLS = (
     "id, platform, workspace, channel, services, min_state, digest_time, digest_tz,"
     " last_digest_on, created_by"
 )
+_J_COLS = (
+    "id, platform, workspace, channel, user, day, prompt_hash, preview, model, seconds, size,"
+    " prefer, status, progress, service, upstream_id, attempts, notes, reserved, estimate, cost,"
+    " error, progress_ref, result_ref, created_at, updated_at, finished_at"
+)
 _M_COLS = "id, service, starts_at, ends_at, reason, source, external_id"
 _R_COLS = (
     "service, hour, count, successes, failures, outcomes, latency_count, latency_sum,"
     " latency_p50, latency_p95"
 )
+
+
+def _job(r: tuple[Any, ...]) -> Job:
+    values: list[Any] = [*r[:16], tuple(json.loads(r[16])), tuple(json.loads(r[17])),
+                         *r[18:24], _dt(r[24]), _dt(r[25]), _opt_dt(r[26])]
+    return Job(*values)
 
 
 def _where(*, service: str | None, since: datetime | None) -> tuple[str, list[Any]]:

@@ -62,6 +62,7 @@ class Behaviour(StrEnum):
     HANG = "hang"  # never answers until the relay stops
     HUGE = "huge"  # 200 with a 10 MB JSON body
     JOB_FAILED = "job_failed"  # everything answers OK, but video jobs end ``failed``
+    MODERATION = "moderation"  # creations: 400 moderation_blocked (the safety system)
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +292,12 @@ class SimRelay(LoopbackServer):
                 return _not_found(model)
             case Behaviour.UNAUTHORIZED:
                 return _bad_key(_bearer(request))
+            case Behaviour.MODERATION:
+                if request.method != "POST":  # only creations are moderated
+                    return None
+                message = ("Your request was blocked by our moderation system. It may violate "
+                           "our usage policies.")
+                return _error(400, message, code="moderation_blocked")
             case _:
                 raise AssertionError(f"unhandled behaviour {behaviour}")
 

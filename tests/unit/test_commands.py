@@ -176,16 +176,16 @@ async def test_help_lists_every_command_privately(bot: Bot) -> None:
             assert usage in message.text
 
 
-async def test_generate_says_honestly_it_is_not_built_and_does_nothing(bot: Bot) -> None:
-    message = await bot.ok("generate 'a cat' --seconds 8")
-    assert "not in this build yet" in message.title
-    assert message.ephemeral
-    assert bot.store.pending_posts() == [] and bot.enqueued == 0
+async def test_generate_without_a_generator_says_so_and_does_nothing(bot: Bot) -> None:
+    message, check = await bot.run("generate 'a cat' --seconds 8")
+    assert message.title == "⚠️ test generations are not available in this process"
+    assert message.ephemeral and check.calls == 0
+    assert bot.store.pending_posts() == [] and bot.store.jobs() == [] and bot.enqueued == 0
 
 
 @pytest.mark.parametrize("text", [
     "help", "", "status", "status public", "status veo-3.1", "status veo-3.1 public",
-    "subscriptions", "maintenance", "generate 'a cat'", "digest now",
+    "subscriptions", "maintenance", "digest now",
 ])
 async def test_the_admin_check_is_not_even_asked_when_not_needed(bot: Bot, text: str) -> None:
     message, check = await bot.run(text, admin=False)
