@@ -297,6 +297,17 @@ def check_config(settings: Settings, out: TextIO) -> int:
     ready = sum(1 for s in settings.services if s.missing is None)
     out.write(f"{ready} of {len(settings.services)} services ready to probe; the others show "
               "as 'unknown — not configured' and are never counted as outages.\n")
+    g = settings.generate
+    who = [f"users {', '.join(g.allow_users)}" if g.allow_users else "",
+           f"roles {', '.join(g.allow_roles)}" if g.allow_roles else "",
+           f"in channels {', '.join(g.allow_channels)}" if g.allow_channels else ""]
+    routes = [s.id for s in settings.services if s.can_generate_video and s.missing is None
+              and s.api_key is not None]
+    out.write(f"generate: default model {g.default_model}, {g.prefer} routes first; "
+              f"budget ${g.daily_budget_usd:,.2f}/day per workspace; "
+              f"{g.user_daily_quota or 'no'} per user per day; allowed: admins"
+              f"{'; ' + ', '.join(w for w in who if w) if any(who) else ' only'}; "
+              f"routes ready: {', '.join(routes) or 'none'}\n")
     return 0
 
 
