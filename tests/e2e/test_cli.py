@@ -27,7 +27,8 @@ from bot.store import Store
 
 BUILTIN_IDS = [s["id"] for s in BUILTIN_SERVICES]
 BUILTIN_NAMES = [s["name"] for s in BUILTIN_SERVICES]
-SUBCOMMANDS = ("run", "status", "probe", "digest", "command", "check-config", "export", "demo")
+SUBCOMMANDS = ("run", "status", "probe", "digest", "command", "generate", "check-config", "export",
+               "demo")
 FAKE_SECRET = "sk-CHECKCONFIG-0123456789abcdef"
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 _INHERITED = ("SORA_RELAY_BASE_URL", "SORA_RELAY_API_KEY", "SORA_REVERSE_BASE_URL",
