@@ -34,7 +34,7 @@ from bot.status import (
     status_cell,
     transition_json,
 )
-from bot.store import MaintenanceWindow, OutboxItem, Store
+from bot.store import Job, MaintenanceWindow, OutboxItem, Store
 from bot.subscriptions import Subscription, digest_due
 
 __all__ = [
@@ -62,7 +62,8 @@ def digest_report(store: Store, services: Sequence[ServiceConfig], now: datetime
     """The period (now - 24 h, now] for enabled services that ``include`` accepts (all if None).
 
     Services that are unknown because they are not configured go to ``not_configured`` instead
-    of ``services``. ``generation`` stays None until generation stats exist.
+    of ``services``. ``generation`` sums the period's test generations (None when there were
+    none: no invented numbers).
     """
     start = now - PERIOD
     chosen = [s for s in services if s.enabled and (include is None or include(s.id))]
@@ -114,7 +115,33 @@ def digest_report(store: Store, services: Sequence[ServiceConfig], now: datetime
             "maintenance": len({_window_key(i) for i in incidents if i["kind"] == "maintenance"}),
             "not_configured": len(not_configured),
         },
-        "generation": None,  # no generate feature yet: no invented spend or counts
+        "generation": _generation(store.jobs(since=start), ids, now),
+    }
+
+
+_FAILED = ("failed", "expired", "error")
+
+
+def _generation(jobs: Sequence[Job], ids: set[str], now: datetime) -> dict[str, Any] | None:
+    """The period's test generations on the digest's services (and those no route took)."""
+    chosen = [j for j in jobs if j.created_at <= now and (j.service is None or j.service in ids)]
+    if not chosen:
+        return None
+    statuses = [j.status for j in chosen]
+    routes: dict[str, int] = {}
+    for j in chosen:
+        if j.status == "completed" and j.service:
+            routes[j.service] = routes.get(j.service, 0) + 1
+    return {
+        "jobs": len(chosen), "completed": statuses.count("completed"),
+        "failed": sum(statuses.count(s) for s in _FAILED), "refused": statuses.count("refused"),
+        "uncertain": statuses.count("uncertain"), "unrouted": statuses.count("unrouted"),
+        "running": sum(not j.finished for j in chosen),
+        "fell_back": sum(1 for j in chosen
+                         if any(a.get("result") == "retryable" for a in j.attempts)
+                         and j.status == "completed"),
+        "spend_usd": round(sum(j.cost or 0.0 for j in chosen), 2),
+        "by_route": routes,
     }
 
 
@@ -181,6 +208,15 @@ def _summary_text(report: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     if lead:
         parts.append(lead)
     lines = ["; ".join(parts) + "."]
+    gen = report.get("generation")
+    if gen:
+        done = [f"{gen[k]} {label}" for k, label in (
+            ("completed", "done"), ("failed", "failed"), ("refused", "refused"),
+            ("uncertain", "uncertain"), ("unrouted", "without a route"), ("running", "running"))
+            if gen[k]]
+        fell = f", {gen['fell_back']} after a fallback" if gen["fell_back"] else ""
+        lines.append(f"Test generations: {gen['jobs']} ({', '.join(done)}{fell}); "
+                     f"${gen['spend_usd']:,.2f} spent.")
     attention = [f"{State(r['status']).emoji} {r['name']} {State(r['status']).phrase}"
                  for r in rows if State(r["status"]).is_bad]
     if attention:

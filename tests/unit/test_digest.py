@@ -308,3 +308,32 @@ def test_chart_is_deterministic_and_carries_no_metadata(day: Store) -> None:
     first, second = render_chart(report), render_chart(report)
     assert first == second
     assert b"matplotlib" not in first.lower() and b"Software" not in first
+
+
+def test_the_days_test_generations_are_summed_without_invented_numbers(day: Store) -> None:
+    def job(service: str | None, status: str, cost: float, *, at: datetime = NOW - H,
+            attempts: tuple[dict[str, str], ...] = ()) -> None:
+        reserved = day.reserve_job(
+            platform="slack", workspace="T1", channel="C1", user="U1", prompt_hash="h",
+            preview="p", model="sora-2", seconds=8, size="1280x720", prefer="official",
+            reserve=1.0, budget=None, quota=None, now=at)
+        assert reserved.job is not None
+        day.update_job(reserved.job.id, at, status=status, service=service, cost=cost,
+                       attempts=list(attempts), finished_at=at)
+
+    fallback = ({"service": "relay", "result": "retryable"},
+                {"service": "reverse", "result": "accepted"})
+    job("relay", "completed", 0.80)
+    job("reverse", "completed", 0.08, attempts=fallback)
+    job("relay", "refused", 0.0)
+    job(None, "unrouted", 0.0)
+    job("relay", "completed", 0.80, at=NOW - 2 * DAY)  # before the period
+    report = digest_report(day, SERVICES, NOW)
+    assert report["generation"] == {
+        "jobs": 4, "completed": 2, "failed": 0, "refused": 1, "uncertain": 0, "unrouted": 1,
+        "running": 0, "fell_back": 1, "spend_usd": 0.88, "by_route": {"relay": 1, "reverse": 1}}
+    text = digest_message(report).text
+    assert ("Test generations: 4 (2 done, 1 refused, 1 without a route, 1 after a fallback); "
+            "$0.88 spent.") in text
+    only_page = digest_report(day, SERVICES, NOW, include=lambda sid: sid == "page")
+    assert only_page["generation"]["jobs"] == 1  # only the unrouted one concerns every channel
