@@ -93,7 +93,8 @@ async def open_runtime(settings: Settings, *, chats: Sequence[ChatPort],
             gen=settings.generate, services=settings.services, store=store, chats=by_platform,
             providers=provider_factory(settings, gen_client, redactor),
             router=Router(gen=settings.generate, clock=clock, feed=monitor.record_passive),
-            health=monitor.health, clock=clock, deliver=monitor.deliver, sleep=sleep)
+            health=monitor.health, clock=clock, deliver=monitor.deliver, sleep=sleep,
+            metrics=metrics)
         commands = Commands(
             store=store, services=settings.services, clock=clock, admins=settings.admins,
             digest=lambda sub, now: build_digest(store, settings.services, sub, now),

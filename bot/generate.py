@@ -36,6 +36,7 @@ from bot.job_messages import (
     result_message,
 )
 from bot.messages import Attachment, Message, Severity, neutralize
+from bot.metrics import Metrics
 from bot.models import Health
 from bot.providers import JobStatus, PollError, TooLarge, VideoProvider, VideoRequest
 from bot.router import Attempt, Plan, Router, Skip, plan_routes, video_models
@@ -70,9 +71,11 @@ class Generator:
                  providers: Callable[[ServiceConfig], VideoProvider], router: Router,
                  health: Callable[[], Mapping[str, Health]], clock: Callable[[], datetime],
                  deliver: Callable[[], Awaitable[object]] | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 metrics: Metrics | None = None) -> None:
         """``health``: current state per service (the monitor's). ``deliver``: flush the
-        outbox now (the result post). ``sleep``: waits between polls."""
+        outbox now (the result post). ``sleep``: waits between polls. ``metrics`` counts
+        finished jobs and their spend."""
         self._gen = gen
         self._services = tuple(s for s in services if s.enabled)
         self._by_id = {s.id: s for s in self._services}
@@ -86,6 +89,7 @@ class Generator:
         self._clock = clock
         self._deliver = deliver
         self._sleep = sleep
+        self._metrics = metrics
         self._tasks: dict[int, asyncio.Task[Job]] = {}
         self._last_edit: dict[int, datetime] = {}
         self._skipped: dict[int, tuple[Skip, ...]] = {}
@@ -386,6 +390,9 @@ class Generator:
             fields["progress"] = progress
         job = self._store.update_job(job.id, self._clock(), post=post, **fields)
         log.info("generate: job %d %s (%s)", job.id, status, money(job.cost))
+        if self._metrics is not None:
+            self._metrics.generations.labels(status, job.service or "").inc()
+            self._metrics.generation_spend.inc(job.cost or 0.0)
         await self._edit(job, force=True)
         self._skipped.pop(job.id, None)
         self._last_edit.pop(job.id, None)

@@ -30,6 +30,12 @@ class Metrics:
                              ["platform", "result"], registry=self.registry)
         self.commands = Counter("sora_chat_commands", "Slash commands received by platform and "
                                 "subcommand", ["platform", "command"], registry=self.registry)
+        self.generations = Counter("sora_generations", "Test generations by final status "
+                                   "(completed, failed, refused, uncertain, unrouted, expired, "
+                                   "error) and route", ["status", "service"],
+                                   registry=self.registry)
+        self.generation_spend = Counter("sora_generation_spend_usd", "Settled cost of test "
+                                        "generations in USD", registry=self.registry)
         self.outbox_pending = Gauge("sora_outbox_pending", "Posts waiting in the outbox",
                                     registry=self.registry)
 

@@ -187,6 +187,7 @@ async def test_official_503_falls_back_to_the_reverse_relay_and_says_so(rig: Rig
     async with rig.runtime() as rt:
         await rig.ask(rt, "generate a red fox --seconds 8")
         [job] = await rig.finish(rt)
+        metrics = rt.metrics.render().decode()
         cooling = dict(rt.generator._router.cooldown_until)
         passive = [p for p in rt.store.probes(OFFICIAL) if p.passive]
 
@@ -202,6 +203,8 @@ async def test_official_503_falls_back_to_the_reverse_relay_and_says_so(rig: Rig
     # The failed route rests, and its failure fed the state machine as a passive probe.
     assert OFFICIAL in cooling
     assert [p.outcome.value for p in passive] == ["unavailable"]
+    assert 'sora_generations_total{service="sora-2-reverse",status="completed"} 1.0' in metrics
+    assert "sora_generation_spend_usd_total 0.08" in metrics
 
 
 async def test_a_failed_route_is_skipped_while_it_cools_down(rig: Rig) -> None:
