@@ -89,9 +89,10 @@ async def open_runtime(settings: Settings, *, chats: Sequence[ChatPort],
         monitor = Monitor(settings=settings, store=store, client=client, outbox=outbox,
                           clock=clock, redactor=redactor, metrics=metrics,
                           remind_every=timedelta(minutes=remind) if remind else None)
+        providers = Providers(settings, gen_client, redactor)
         generator = Generator(
             gen=settings.generate, services=settings.services, store=store, chats=by_platform,
-            providers=provider_factory(settings, gen_client, redactor),
+            providers=providers,
             router=Router(gen=settings.generate, clock=clock, feed=monitor.record_passive),
             health=monitor.health, clock=clock, deliver=monitor.deliver, sleep=sleep,
             metrics=metrics)
@@ -104,31 +105,38 @@ async def open_runtime(settings: Settings, *, chats: Sequence[ChatPort],
                           redactor, clock, commands, generator)
         finally:
             await generator.close()
+            await providers.aclose()
     finally:
         await gen_client.aclose()
         await client.aclose()
         store.close()
 
 
-def provider_factory(settings: Settings, client: httpx2.AsyncClient, redactor: Redactor
-                     ) -> Callable[[ServiceConfig], VideoProvider]:
+class Providers:
     """One provider per video service, made on first use and kept (they hold SDK clients)."""
-    made: dict[str, VideoProvider] = {}
-    timeout = settings.generate.submit_timeout
 
-    def provider(svc: ServiceConfig) -> VideoProvider:
-        if svc.id not in made:
+    def __init__(self, settings: Settings, client: httpx2.AsyncClient, redactor: Redactor
+                 ) -> None:
+        self._client = client
+        self._redactor = redactor
+        self._timeout = settings.generate.submit_timeout
+        self._made: dict[str, VideoProvider] = {}
+
+    def __call__(self, svc: ServiceConfig) -> VideoProvider:
+        if svc.id not in self._made:
             if svc.kind == "gemini":
                 from bot.providers.veo import VeoProvider
-                made[svc.id] = VeoProvider(service=svc, http_client=client, redactor=redactor,
-                                           timeout=timeout)
+                self._made[svc.id] = VeoProvider(service=svc, http_client=self._client,
+                                                 timeout=self._timeout, redactor=self._redactor)
             else:
                 from bot.providers.openai_videos import OpenAIVideos
-                made[svc.id] = OpenAIVideos(service=svc, http_client=client, timeout=timeout,
-                                            redactor=redactor)
-        return made[svc.id]
+                self._made[svc.id] = OpenAIVideos(service=svc, http_client=self._client,
+                                                  timeout=self._timeout, redactor=self._redactor)
+        return self._made[svc.id]
 
-    return provider
+    async def aclose(self) -> None:
+        for provider in self._made.values():
+            await provider.aclose()
 
 
 def _subscribe_local(store: Store, platform: str, channel: str, now: datetime) -> None:

@@ -175,7 +175,8 @@ class Generator:
         if not plan.candidates:
             return no_route_message(ask.model, plan.skipped), None
         now = self._clock()
-        estimates = [s.estimate(ask.request.seconds) for s in plan.candidates]
+        estimates = [s.estimate(self._providers(s).adapt(ask.request).seconds)
+                     for s in plan.candidates]
         reserve = max((e for e in estimates if e is not None), default=0.0)
         gen = self._gen
         reservation = self._store.reserve_job(
@@ -354,7 +355,7 @@ class Generator:
         except PollError as e:
             too_large = f"The video could not be downloaded ({e}); it is at {svc.name} " \
                         f"(job {job.upstream_id})."
-        cost = svc.estimate(status.seconds or job.seconds)
+        cost = svc.estimate(status.seconds) if status.seconds else job.estimate
         done = self._store.job(job.id) or job
         finished = replace(done, status="completed", progress=100, cost=cost)
         post = OutboxItem(f"gen:{job.id}:result@{job.platform}", job.platform, job.channel,

@@ -121,3 +121,7 @@ class VideoProvider(Protocol):
     async def download(self, job_id: str, *, max_bytes: int) -> Download:
         """The finished video. Raises ``TooLarge`` past ``max_bytes``, ``PollError`` otherwise."""
         ...
+
+    async def aclose(self) -> None:
+        """Release what the provider opened itself (never the injected HTTP client)."""
+        ...

@@ -24,6 +24,7 @@ from bot.commands import Incoming
 from bot.config import Settings, load_settings
 from bot.messages import Message
 from bot.models import Health, State
+from bot.sim.gemini import SimGemini
 from bot.sim.relay import FAKE_MP4, Behaviour, SimRelay
 from bot.store import Job, Store
 from tests.fakes.chat import FakeChat, FakeClock
@@ -435,3 +436,32 @@ async def test_secrets_never_reach_chat_the_database_or_the_log(
     for key in (OFF_KEY, REV_KEY):
         assert key not in dump and key not in shown and key not in caplog.text
     assert "401" in shown  # the failure is still explained
+
+
+# --- Veo through google-genai ------------------------------------------------------------------
+
+async def test_a_veo_generation_maps_the_duration_and_says_so(tmp_path: Path) -> None:
+    gemini_key = "AIzaSyGenerateLoopback0123456789abcdefg"
+    async with SimGemini(api_key=gemini_key, polls_to_complete=2) as gemini:
+        cfg = tmp_path / "bot.toml"
+        cfg.write_text(
+            "[bot]\nbuiltin_catalog = false\n\n[generate]\nallow_channels = [\"C-gen\"]\n"
+            "poll_min_seconds = 1\ndefault_model = \"veo-3.1-generate-preview\"\n\n"
+            '[[service]]\nid = "veo-3.1"\nname = "Veo 3.1 · Gemini API"\nkind = "gemini"\n'
+            f'model = "veo-3.1-generate-preview"\nbase_url = "{gemini.url}"\n'
+            'api_key_env = "GEMINI_API_KEY"\nprice_per_second = 0.40\n'
+            "video_seconds = [4, 6, 8]\n", encoding="utf-8")
+        settings = load_settings(cfg, {"SORA_BOT_DB": str(tmp_path / "bot.db"),
+                                       "GEMINI_API_KEY": gemini_key})
+        rig = Rig(tmp_path, None, None, settings=settings)  # type: ignore[arg-type]
+        async with rig.runtime() as rt:
+            reply = await rig.ask(rt, "generate a paper boat on a rainy street --seconds 12")
+            assert "$3.20" in reply.text  # reserved for what Veo makes: 8 s × $0.40
+            [job] = await rig.finish(rt)
+        assert job.status == "completed" and job.service == "veo-3.1"
+        assert job.cost == pytest.approx(3.20)  # Veo made 8 s
+        assert "Veo 3.1 makes at most 8 s: 12 s → 8 s" in job.notes
+        assert gemini.billable_calls == 1
+        [result] = rig.results()
+        assert result.attachments[0].content == gemini.video
+        assert "12 s → 8 s" in result.context
