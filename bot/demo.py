@@ -3,7 +3,9 @@
 Real HTTP, the real config loader, monitor, store and console alerts; only the providers are
 simulated. The script: the official relay is fine; Sora 2 answers ``model_not_found`` (retired);
 the reverse relay slides into risk control, then suspension (status.openai.com confirms it — the
-detection lead is recorded), then recovers; a maintenance window opens and closes.
+detection lead is recorded), then recovers; a maintenance window opens and closes. Then one test
+generation: with Sora 2 retired and the reverse relay back in risk control it is routed to a
+successor, and the console shows its progress message being edited and the video arriving.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 from typing import TextIO
 
 from adapters.console import ConsoleChat
-from bot.app import open_runtime, utcnow
+from bot.app import LOCAL_WORKSPACE, Runtime, open_runtime, utcnow
+from bot.commands import Incoming
 from bot.config import load_settings
 from bot.digest import digest_message, digest_report, render_chart
 from bot.messages import format_duration
@@ -39,7 +42,8 @@ class Beat:
 
 def _config(path: Path) -> None:
     """Fast intervals for the demo; everything else is the built-in catalog."""
-    lines = [f'[bot]\nconcurrency = 20\ntick_seconds = {STEP_SECONDS}\n']
+    lines = [f'[bot]\nconcurrency = 20\ntick_seconds = {STEP_SECONDS}\n',
+             "[generate]\npoll_min_seconds = 0.2\nedit_every_seconds = 0\n"]
     for sid in SERVICES:
         lines.append(f'[[service]]\nid = "{sid}"\ninterval = {STEP_SECONDS}\ntimeout = 2\n')
     path.write_text("\n".join(lines), encoding="utf-8")
@@ -103,9 +107,32 @@ async def run_demo(*, out: TextIO, steps: int = 27, step_seconds: float = STEP_S
                                   f"page confirmed “{lead.incident_name}”.\n")
                 billable = official.billable_calls + reverse.billable_calls
                 out.write(f"\nBillable calls made by all this probing: {billable}\n")
+                await _generate(rt, reverse, out)
                 report = digest_report(rt.store, settings.services, now)
                 chart = await asyncio.to_thread(render_chart, report)
                 out.write("\nThe daily digest (a subscribed channel gets it at its own time, "
                           "chart attached):\n" + digest_message(report, chart=chart).plain()
                           + f"\n    📎 digest.png ({len(chart) / 1024:.0f} KB)\n")
     return 0
+
+
+async def _generate(rt: Runtime, reverse: SimRelay, out: TextIO) -> None:
+    """A test generation routed around what is down (the reverse relay in risk control again)."""
+    out.write("\n── the reverse relay slips back into risk control; someone runs\n"
+              "   /sora generate a red fox running through snow --seconds 8\n")
+    reverse.set("sora-2", "risk_control")
+    for _ in range(2):
+        await rt.monitor.run_cycle(force=True)
+
+    async def admin() -> bool:
+        return True
+
+    reply = await rt.commands.handle(Incoming(
+        "console", LOCAL_WORKSPACE, "demo", "demo-user",
+        "generate a red fox running through snow --seconds 8", is_admin=admin))
+    out.write(f"(private answer) {reply.plain()}\n")
+    for job in rt.store.active_jobs():
+        await rt.generator.wait(job.id)
+    await rt.monitor.deliver()
+    spent = rt.store.spent_today("console", LOCAL_WORKSPACE, rt.clock())
+    out.write(f"Spent on test generations today: ${spent:.2f}\n")
