@@ -103,6 +103,11 @@ def _error(status: int, code: str, message: str, *, details: list[dict[str, Any]
     return web.json_response({"error": error}, status=status)
 
 
+def _method_not_found(request: web.Request) -> web.Response:
+    """What Google answers for an unknown route or method."""
+    return _error(404, "NOT_FOUND", f"Method not found: {request.path}")
+
+
 def _bad_key() -> web.Response:
     """What Google answers for a key it does not know: 400, not 401."""
     info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
@@ -187,7 +192,8 @@ class SimGemini(LoopbackServer):
 
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self.recorder(), self._record_calls(),
-                                           self._envelope(), self._gatekeeper()])
+                                           self.unknown_routes(_method_not_found),
+                                           self._gatekeeper()])
         app.router.add_get("/v1beta/models/{model}/operations/{op}", self._get_operation)
         app.router.add_get("/v1beta/models/{name}", self._get_model)
         app.router.add_post("/v1beta/models/{name}", self._post_model)
@@ -208,18 +214,6 @@ class SimGemini(LoopbackServer):
             return await handler(request)
 
         return record
-
-    def _envelope(self) -> Middleware:
-        """Unknown routes and methods answer with Google's 404 envelope."""
-
-        @web.middleware
-        async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
-            try:
-                return await handler(request)
-            except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
-                return _error(404, "NOT_FOUND", f"Method not found: {request.path}")
-
-        return envelope
 
     def _gatekeeper(self) -> Middleware:
         @web.middleware

@@ -196,7 +196,8 @@ class SimRelay(LoopbackServer):
     # -- app ---------------------------------------------------------------------------------
 
     def build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self.recorder(), self._envelope(), self._gatekeeper()])
+        app = web.Application(middlewares=[self.recorder(), self.unknown_routes(_invalid_url),
+                                           self._gatekeeper()])
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_get("/v1/models/{model:.+}", self._get_model)
         app.router.add_get("/v1/videos", self._list_videos)
@@ -205,18 +206,6 @@ class SimRelay(LoopbackServer):
         app.router.add_get("/v1/videos/{video_id}/content", self._get_content)
         app.router.add_post("/v1/images/generations", self._create_image)
         return app
-
-    def _envelope(self) -> Middleware:
-        """Unknown routes and methods answer like OpenAI: an ``Invalid URL`` error envelope."""
-
-        @web.middleware
-        async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
-            try:
-                return await handler(request)
-            except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
-                return _error(404, f"Invalid URL ({request.method} {request.path})")
-
-        return envelope
 
     def _gatekeeper(self) -> Middleware:
         """Global latency, then the API key check."""
@@ -453,6 +442,11 @@ class SimRelay(LoopbackServer):
                 code="missing_required_parameter",
             )
         return web.json_response({"created": int(self._clock()), "data": [{"b64_json": _PNG_1X1}]})
+
+
+def _invalid_url(request: web.Request) -> web.Response:
+    """What OpenAI answers for an unknown route or method."""
+    return _error(404, f"Invalid URL ({request.method} {request.path})")
 
 
 def _not_found(model: str) -> web.Response:

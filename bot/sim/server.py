@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -73,6 +74,19 @@ class LoopbackServer:
             return await handler(request)
 
         return record
+
+    @staticmethod
+    def unknown_routes(answer: Callable[[web.Request], web.StreamResponse]) -> Middleware:
+        """Middleware that answers unknown routes and methods the way the real API does."""
+
+        @web.middleware
+        async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
+            try:
+                return await handler(request)
+            except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+                return answer(request)
+
+        return envelope
 
     async def pause(self, seconds: float) -> None:
         """Sleep ``seconds``, or less if the server is being stopped."""
