@@ -54,6 +54,7 @@ class Ask:
     request: VideoRequest
     model: str
     prefer: str
+    pinned: str | None = None  # ``--model SERVICE-ID``: that route first
 
 
 def clean_prompt(text: str) -> str:
@@ -112,8 +113,9 @@ class Generator:
             raise UsageError(f"the prompt is too long ({len(prompt)} characters, at most "
                              f"{gen.max_prompt_chars})", "generate")
         model = command.options.get("model", gen.default_model)
+        pinned = None
         if model in self._by_id and self._by_id[model].can_generate_video:
-            model = str(self._by_id[model].model)
+            pinned, model = model, str(self._by_id[model].model)
         if model not in self._models:
             raise UsageError(f"'{neutralize(model[:64])}' is not a video model here; known: "
                              f"{', '.join(self._models) or 'none'}", "generate")
@@ -127,7 +129,7 @@ class Generator:
         size = command.options.get("size", VIDEO_SIZES[0]).lower()
         if size not in VIDEO_SIZES:
             raise UsageError(f"--size is one of {', '.join(VIDEO_SIZES)}", "generate")
-        return Ask(VideoRequest(prompt, int(text), size), model, prefer)
+        return Ask(VideoRequest(prompt, int(text), size), model, prefer, pinned)
 
     def _seconds_for(self, model: str) -> tuple[int, ...]:
         """Sora's durations, plus any a service of ``model`` declares it makes."""
@@ -172,6 +174,9 @@ class Generator:
         if chat is None:
             raise UsageError("generations need a chat connection to report to")
         plan = self.plan(ask.model, ask.prefer)
+        if ask.pinned is not None:
+            plan = replace(plan, candidates=tuple(sorted(plan.candidates,
+                                                         key=lambda s: s.id != ask.pinned)))
         if not plan.candidates:
             return no_route_message(ask.model, plan.skipped), None
         now = self._clock()

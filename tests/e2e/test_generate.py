@@ -208,6 +208,14 @@ async def test_official_503_falls_back_to_the_reverse_relay_and_says_so(rig: Rig
     assert "sora_generation_spend_usd_total 0.08" in metrics
 
 
+async def test_a_service_id_as_model_puts_that_route_first(rig: Rig) -> None:
+    async with rig.runtime() as rt:
+        await rig.ask(rt, f"generate a fox --model {REVERSE}")
+        [job] = await rig.finish(rt)
+    assert job.service == REVERSE and job.model == "sora-2"
+    assert rig.official.requests == []
+
+
 async def test_a_failed_route_is_skipped_while_it_cools_down(rig: Rig) -> None:
     rig.official.set("sora-2", Behaviour.RATE_LIMITED)
     async with rig.runtime() as rt:
