@@ -216,7 +216,7 @@ class Generator:
     # --- the background work ----------------------------------------------------------------
 
     def _spawn(self, job_id: int, work: Awaitable[Job]) -> None:
-        task = asyncio.ensure_future(work)
+        task = asyncio.ensure_future(self._guarded(job_id, work))
         self._tasks[job_id] = task
         task.add_done_callback(lambda _t: self._tasks.pop(job_id, None))
 
@@ -251,18 +251,25 @@ class Generator:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _route_then_poll(self, job: Job, plan: Plan, request: VideoRequest) -> Job:
+    async def _guarded(self, job_id: int, work: Awaitable[Job]) -> Job:
+        """A bug in a job's work finishes the job with an error, never silently."""
         try:
-            job = await self._route(job, plan, request)
-            if job.status in ("queued", "in_progress"):
-                job = await self._poll(job)
-            return job
+            return await work
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("generate: job %d failed in the bot", job.id)
+            log.exception("generate: job %d failed in the bot", job_id)
+            job = self._store.job(job_id)
+            if job is None:
+                raise
             return await self._finish(job, "error", error="the bot hit an error (see its log)",
-                                      cost=job.estimate if job.upstream_id else 0.0)
+                                      cost=job.estimate if job.upstream_id else job.reserved)
+
+    async def _route_then_poll(self, job: Job, plan: Plan, request: VideoRequest) -> Job:
+        job = await self._route(job, plan, request)
+        if job.status in ("queued", "in_progress"):
+            job = await self._poll(job)
+        return job
 
     async def _route(self, job: Job, plan: Plan, request: VideoRequest) -> Job:
         attempts: list[dict[str, Any]] = []
@@ -293,7 +300,8 @@ class Generator:
         if error is not None and error.kind == "uncertain" and routed.service is not None:
             svc = routed.service
             return await self._finish(
-                job, "uncertain", service=svc, cost=svc.estimate(request.seconds),
+                job, "uncertain", service=svc,
+                cost=svc.estimate(self._providers(svc).adapt(request).seconds),
                 error=f"{error.reason}. It may have been accepted (and billed), so it was not "
                       f"sent anywhere else; check {svc.name} before trying again.")
         tried = "; ".join(f"{self._names.get(a.service, a.service)}: {a.reason}"
@@ -371,7 +379,8 @@ class Generator:
 
     async def _interrupted(self, job: Job) -> Job:
         """A job the bot stopped during routing (it restarted)."""
-        in_flight = [a for a in job.attempts if a.get("result") == "submitting"]
+        # "accepted" but no upstream id stored: the restart came between the two writes.
+        in_flight = [a for a in job.attempts if a.get("result") in ("submitting", "accepted")]
         if in_flight:
             svc = self._by_id.get(str(in_flight[-1]["service"]))
             name = svc.name if svc else str(in_flight[-1]["service"])
