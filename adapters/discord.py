@@ -33,7 +33,7 @@ from discord.gateway import DiscordWebSocket
 from adapters.discord_embeds import Page, render
 from bot.chat import ChatPort, ChatStartError, DeliveryError, MessageRef
 from bot.commands import MAX_REASON, PREFER, VIDEO_SECONDS, VIDEO_SIZES, Commands, Incoming
-from bot.config import PROBE_KINDS, Settings
+from bot.config import Settings
 from bot.messages import Message, Severity
 from bot.server import Route
 
@@ -244,7 +244,8 @@ class SoraGroup(app_commands.Group):
 
     @app_commands.command(description="A test generation, routed around what is down")
     @app_commands.describe(prompt="What to generate", seconds="Length of the video",
-                           size="Width x height", model="Model to ask for (default: the route's)",
+                           size="Width x height",
+                           model="Model to ask for (default: the bot's default model)",
                            prefer="Which kind of route to try first")
     @app_commands.choices(seconds=[Choice(name=f"{s} s", value=s) for s in VIDEO_SECONDS])
     @app_commands.choices(size=[Choice(name=s, value=s) for s in VIDEO_SIZES],
@@ -255,7 +256,9 @@ class SoraGroup(app_commands.Group):
                        model: str | None = None, prefer: Choice[str] | None = None) -> None:
         text = command_text("generate", [prompt], seconds=_value(seconds), size=_value(size),
                             model=model, prefer=_value(prefer))
-        await self._handler.run(interaction, text, private=False)
+        # Every answer to generate is the requester's alone ("started", a refusal, no route):
+        # the progress and the video are posted in the channel by the core, not as the answer.
+        await self._handler.run(interaction, text, private=True)
 
     @app_commands.command(description="Post alerts in this channel (admins)")
     @app_commands.describe(services="Ids or globs, comma-separated (default: all)",
@@ -371,13 +374,22 @@ class DiscordCommands:
     """
 
     def __init__(self, client: discord.Client, commands: Commands, *,
-                 models: Sequence[str] = (), defer_after: float = DEFER_AFTER) -> None:
+                 models: Sequence[str] | None = None, defer_after: float = DEFER_AFTER) -> None:
+        """``models``: what the ``model`` option of generate offers; by default the models
+        the core's generator can route (none without a generator)."""
         self.commands = commands
-        self.models = list(models)
+        self._models = None if models is None else list(models)
         self._defer_after = defer_after
         self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
         self.tree.add_command(SoraGroup(self))
         self.tree.on_error = self._on_error  # type: ignore[method-assign]
+
+    @property
+    def models(self) -> list[str]:
+        if self._models is not None:
+            return list(self._models)
+        generator = self.commands.generator
+        return generator.models if generator is not None else []
 
     async def run(self, interaction: discord.Interaction, text: str, *, private: bool) -> None:
         """Run ``text`` through the core and answer; ``private``: whether the answer is
@@ -385,7 +397,8 @@ class DiscordCommands:
         incoming = Incoming(platform=PLATFORM, workspace=str(interaction.guild_id or ""),
                             channel=str(interaction.channel_id or ""),
                             user=str(interaction.user.id), text=text,
-                            is_admin=lambda: _is_admin(interaction))
+                            is_admin=lambda: _is_admin(interaction),
+                            roles=_role_ids(interaction.user))
         work = asyncio.ensure_future(self.commands.handle(incoming))
         deferred: bool | None = None
         done, _ = await asyncio.wait({work}, timeout=self._defer_after)
@@ -448,6 +461,17 @@ def _missing_permissions(permissions: discord.Permissions) -> list[str]:
     return [label for name, label in POST_PERMISSIONS.items() if not getattr(permissions, name)]
 
 
+def _role_ids(user: discord.User | discord.Member) -> tuple[str, ...]:
+    """The ids of the member's roles as the interaction carried them; none outside a server.
+
+    ``Member.roles`` keeps only the roles it finds in the guild cache, which is empty until the
+    server's GUILD_CREATE arrives (and while the server is unavailable): the ids the interaction
+    sent are the member's roles whatever the cache holds. @everyone is not among them."""
+    if not isinstance(user, discord.Member):
+        return ()
+    return tuple(str(role_id) for role_id in user._roles)
+
+
 async def _is_admin(interaction: discord.Interaction) -> bool:
     permissions = interaction.permissions  # the member's, resolved for this channel
     return permissions.administrator or permissions.manage_channels
@@ -480,8 +504,7 @@ class DiscordAdapter:
     async def running(self, commands: Commands) -> AsyncIterator[list[Route]]:
         """Log in, sync ``/sora``, connect the gateway; commands arrive over it (no routes)."""
         s = self._settings
-        models = sorted({x.model for x in s.services if x.kind in PROBE_KINDS and x.model})
-        handler = self.commands = DiscordCommands(self.client, commands, models=models,
+        handler = self.commands = DiscordCommands(self.client, commands,
                                                   defer_after=self._defer_after)
         with api_base(s.discord_api_url):
             logged_in = await self._login()

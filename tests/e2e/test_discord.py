@@ -26,7 +26,7 @@ from bot.messages import Attachment, Field, Message, Severity
 from bot.sim import SimRelay
 from bot.sim.relay import Behaviour
 from bot.store import Store
-from tests.e2e.test_slack import OFFICIAL, REV, relay_services
+from tests.e2e.test_slack import OFFICIAL, REV, generate_section, relay_services
 from tests.fakes.chat import FakeClock
 from tests.fakes.discord_api import (
     CHANNEL_ID,
@@ -46,10 +46,16 @@ MEMBER = discord.Permissions(view_channel=True, send_messages=True).value
 NO_MENTIONS = {"parse": []}
 
 
-def settings_for(tmp_path: Path, relay: SimRelay, fake: FakeDiscord, **env: str) -> Settings:
+def settings_for(tmp_path: Path, relay: SimRelay, fake: FakeDiscord, *,
+                 generate: dict[str, Any] | None = None, extra: str = "",
+                 **env: str) -> Settings:
+    """``generate``: a ``[generate]`` section (and prices on the services); ``extra``: more
+    TOML after the services."""
     cfg = tmp_path / "bot.toml"
     cfg.write_text(f'[bot]\nbuiltin_catalog = false\nadmins = ["{LISTED}"]\n\n'
-                   + relay_services(relay), encoding="utf-8")
+                   + generate_section(generate)
+                   + relay_services(relay, priced=generate is not None) + extra,
+                   encoding="utf-8")
     return load_settings(cfg, {"SORA_BOT_DB": str(tmp_path / "bot.db"), "REV_KEY": KEY,
                                "DISCORD_TOKEN": fake.token, "DISCORD_API_URL": fake.api_url,
                                **env})
@@ -119,11 +125,12 @@ class Rig:
 
 @asynccontextmanager
 async def discord_bot(tmp_path: Path, *, defer_after: float = 1.5,
+                      generate: dict[str, Any] | None = None, extra: str = "",
                       **env: str) -> AsyncIterator[Rig]:
     clock = FakeClock()
     async with FakeDiscord() as fake, SimRelay(models=("sora-2", "sora-2-pro"),
                                                api_key=KEY) as relay:
-        settings = settings_for(tmp_path, relay, fake, **env)
+        settings = settings_for(tmp_path, relay, fake, generate=generate, extra=extra, **env)
         adapter = DiscordAdapter(settings, connect_wait=5, defer_after=defer_after)
         async with open_runtime(settings, chats=[adapter.chat], clock=clock) as rt, \
                 adapter.running(rt.commands) as routes:
@@ -209,8 +216,12 @@ async def test_every_subcommand_answers_and_does_what_it_says(tmp_path: Path) ->
         assert "Alerts off in this channel" in unsubscribed.text
         assert bot.rt.store.subscription("discord", GUILD_ID, CHANNEL_ID) is None
 
-        generate = await bot.ask("generate", {"prompt": "--a red fox", "seconds": 8})
-        assert generate.ephemeral and "not in this build yet" in generate.text
+        # Without a [generate] section only admins may generate (test_discord_generate.py runs
+        # one); a member is told so privately and nothing is sent upstream.
+        generate = await bot.ask("generate", {"prompt": "--a red fox", "seconds": 8},
+                                 permissions=MEMBER)
+        assert generate.ephemeral and "not allowed to run test generations" in generate.text
+        assert bot.relay.billable_calls == 0 and bot.rt.store.jobs() == []
 
         bad = await bot.ask("subscribe", {"services": "no-such-*"})
         assert bad.ephemeral and "Usage: `/sora subscribe" in bad.text

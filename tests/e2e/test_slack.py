@@ -37,21 +37,32 @@ REV, OFFICIAL = "sora-2-pro-reverse", "sora-2-official"
 NO_SCOPE_NEEDED = {"auth.test", "apps.connections.open"}
 
 
-def relay_services(relay: SimRelay) -> str:
-    """Two ``[[service]]`` entries on ``relay`` (key in ``REV_KEY``) that flip on one probe."""
+def relay_services(relay: SimRelay, *, priced: bool = False) -> str:
+    """Two ``[[service]]`` entries on ``relay`` (key in ``REV_KEY``) that flip on one probe;
+    ``priced``: at $0.10 a second (an 8 s generation is estimated at $0.80)."""
+    price = "price_per_second = 0.10\n" if priced else ""
     return "".join(
         f'[[service]]\nid = "{sid}"\nname = "{name}"\nkind = "openai_compat"\nmodel = "{model}"\n'
         f'base_url = "{relay.url}"\napi_key_env = "REV_KEY"\ninterval = 60\n'
-        "failure_threshold = 1\nsuccess_threshold = 1\n\n"
+        f"failure_threshold = 1\nsuccess_threshold = 1\n{price}\n"
         for sid, name, model in ((REV, "Sora 2 Pro · reverse relay", "sora-2-pro"),
                                  (OFFICIAL, "Sora 2 · official relay", "sora-2")))
 
 
+def generate_section(generate: dict[str, Any] | None) -> str:
+    """A ``[generate]`` table (values written as JSON, which TOML reads alike), or nothing."""
+    if generate is None:
+        return ""
+    return "[generate]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in generate.items()) \
+        + "\n"
+
+
 def settings_for(tmp_path: Path, relay: SimRelay, slack: FakeSlack, *,
-                 socket: bool = False) -> Settings:
+                 socket: bool = False, generate: dict[str, Any] | None = None) -> Settings:
+    """``generate``: a ``[generate]`` section (and prices on the services)."""
     cfg = tmp_path / "bot.toml"
-    cfg.write_text("[bot]\nbuiltin_catalog = false\n\n" + relay_services(relay),
-                   encoding="utf-8")
+    cfg.write_text("[bot]\nbuiltin_catalog = false\n\n" + generate_section(generate)
+                   + relay_services(relay, priced=generate is not None), encoding="utf-8")
     env = {"SORA_BOT_DB": str(tmp_path / "bot.db"), "REV_KEY": KEY,
            "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_API_URL": slack.api_url}
     env.update({"SLACK_APP_TOKEN": slack.app_token} if socket else
@@ -123,13 +134,15 @@ async def reply_at(slack: FakeSlack, url: str) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def slack_bot(tmp_path: Path) -> AsyncIterator[Rig]:
-    """The bot in HTTP mode: the runtime, the Slack adapter's route on the bot's server."""
+async def slack_bot(tmp_path: Path, *,
+                    generate: dict[str, Any] | None = None) -> AsyncIterator[Rig]:
+    """The bot in HTTP mode: the runtime, the Slack adapter's route on the bot's server.
+    ``generate``: the config's ``[generate]`` section."""
     clock = FakeClock()
     async with FakeSlack() as slack, SimRelay(models=("sora-2", "sora-2-pro"),
                                               api_key=KEY) as relay:
         slack.users.update({ADMIN: {"is_admin": True}, PLAIN: {}})
-        settings = settings_for(tmp_path, relay, slack)
+        settings = settings_for(tmp_path, relay, slack, generate=generate)
         adapter = SlackAdapter(settings)
         async with open_runtime(settings, chats=[adapter.chat], clock=clock) as rt, \
                 adapter.running(rt.commands) as routes, httpx2.AsyncClient() as http:
@@ -198,9 +211,12 @@ async def test_every_subcommand_answers_through_the_response_url(tmp_path: Path)
         assert "Alerts off in this channel" in shown(unsubscribed)
         assert bot.rt.store.subscription("slack", "T0TEST", CHANNEL) is None
 
-        generate = await bot.ask("generate a red fox running through snow")
+        # Without a [generate] section only admins may generate (test_slack_generate.py runs
+        # one); anyone else is told so privately and nothing is sent upstream.
+        generate = await bot.ask("generate a red fox running through snow", user=PLAIN)
         assert generate["response_type"] == "ephemeral"
-        assert "not in this build yet" in shown(generate)  # said honestly until issue 6 lands
+        assert "not allowed to run test generations" in shown(generate)
+        assert bot.relay.billable_calls == 0 and bot.rt.store.jobs() == []
 
         unknown = await bot.ask("frobnicate now")
         assert unknown["response_type"] == "ephemeral"

@@ -133,7 +133,8 @@ class Posted:
 class Edited:
     """An accepted edit; ``interaction_token`` is None for the channel route, else the webhook's.
 
-    ``content``/``embeds``/``attachments`` are None when the edit left them out.
+    ``content``/``embeds``/``attachments`` are None when the edit left them out;
+    ``allowed_mentions`` is as sent (None when left out).
     """
 
     channel_id: str
@@ -143,6 +144,7 @@ class Edited:
     attachments: list[dict[str, Any]] | None
     files: list[Upload]
     interaction_token: str | None = None
+    allowed_mentions: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -602,7 +604,7 @@ class FakeDiscord(Loopback):
             message.channel_id, message.id, body.get("content") if "content" in body else None,
             _list(body["embeds"]) if "embeds" in body else None,
             _list(body["attachments"]) if "attachments" in body else None,
-            [_upload(u) for u in uploads], token))
+            [_upload(u) for u in uploads], token, _dict_or_none(body.get("allowed_mentions"))))
 
     def _edited_attachments(self, message: StoredMessage, listed: Any, uploads: list[_Part],
                             errors: dict[str, Any]) -> list[StoredFile]:
