@@ -182,7 +182,8 @@ class Generator:
         now = self._clock()
         estimates = [s.estimate(self._providers(s).adapt(ask.request).seconds)
                      for s in plan.candidates]
-        reserve = max((e for e in estimates if e is not None), default=0.0)
+        priced = [e for e in estimates if e is not None]
+        reserve = max(priced, default=0.0)
         gen = self._gen
         reservation = self._store.reserve_job(
             platform=incoming.platform, workspace=incoming.workspace, channel=incoming.channel,
@@ -207,11 +208,16 @@ class Generator:
         if ref is not None:
             job = self._store.update_job(job.id, now, progress_ref=_ref_text(ref))
         self._spawn(job.id, self._route_then_poll(job, plan, ask.request))
+        where = ("progress is posted in this channel" if ref is not None else
+                 "its progress could not be posted here (see the bot's log); the video still "
+                 "comes to this channel")
+        held = (f"Up to {money(reserve)} is held from today's budget until it is done."
+                if len(priced) == len(estimates) else
+                f"Up to {money(reserve)} is held from today's budget; some routes have no price "
+                "configured, so what they cost is not counted.")
         return Message(title=f"🎬 Test generation #{job.id} started",
-                       text=f"Routing to {plan.candidates[0].name} first; progress is posted "
-                            f"in this channel. Up to {money(reserve)} is held from today's "
-                            "budget until it is done.", severity=Severity.INFO,
-                       ephemeral=True), job
+                       text=f"Routing to {plan.candidates[0].name} first; {where}. {held}",
+                       severity=Severity.INFO, ephemeral=True), job
 
     # --- the background work ----------------------------------------------------------------
 

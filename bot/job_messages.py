@@ -95,7 +95,8 @@ def result_message(job: Job, names: Mapping[str, str], *, video: Attachment | No
                    too_large: str | None = None) -> Message:
     """The post that carries the video (or says why it does not)."""
     route = names.get(job.service or "", job.service or "")
-    context = " · ".join([f"job #{job.id}", f"served by {route}", money(job.cost), *job.notes,
+    context = " · ".join([f"job #{job.id}", f"served by {route}", money(job.cost),
+                          f"upstream job {job.upstream_id}", *job.notes,
                           *(f"skipped {t}" for t in _tried(job, names))])
     text = f"“{job.preview}” · {job.seconds} s · {job.size}"
     if too_large:

@@ -473,3 +473,17 @@ async def test_a_veo_generation_maps_the_duration_and_says_so(tmp_path: Path) ->
         [result] = rig.results()
         assert result.attachments[0].content == gemini.video
         assert "12 s → 8 s" in result.context
+
+
+async def test_a_progress_message_the_platform_refused_does_not_stop_the_job(rig: Rig) -> None:
+    async with rig.runtime() as rt:
+        rig.chat.refuse = True
+        reply = await rig.ask(rt, "generate a fox")
+        rig.chat.refuse = False
+        [job] = await rig.finish(rt)
+    assert "could not be posted here" in reply.text and "the video still comes" in reply.text
+    assert job.status == "completed" and job.progress_ref is None
+    assert rig.chat.edits == []
+    [result] = rig.results()
+    assert result.attachments[0].content == FAKE_MP4
+    assert f"upstream job {job.upstream_id}" in result.context
