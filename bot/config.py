@@ -253,8 +253,15 @@ def load_settings(path: str | Path | None, env: Mapping[str, str]) -> Settings:
 
 def _check_routes(gen: GenerateSettings, services: list[ServiceConfig], *, where: str,
                   text: str) -> None:
-    """Every route names a service that can make videos."""
+    """Every route names a service that can make videos; the default model is one of theirs."""
     video = {s.id for s in services if s.can_generate_video}
+    models = {m for s in services if s.can_generate_video and s.enabled
+              for m in (s.model, *s.successor_of)} | set(gen.routes)
+    if video and gen.default_model not in models:
+        raise ConfigError(
+            f"{where}{_line_of(text, 'default_model')}: generate.default_model: "
+            f"{gen.default_model!r} is not a model of any video service (known: "
+            f"{', '.join(sorted(str(m) for m in models))})")
     for model, ids in gen.routes.items():
         for sid in ids:
             if sid not in video:
