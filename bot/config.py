@@ -244,7 +244,8 @@ def load_settings(path: str | Path | None, env: Mapping[str, str]) -> Settings:
         raw["generate"] = GenerateSettings.model_validate(generate)
     except ValidationError as e:
         raise ConfigError(_explain(e, where, text, prefix="generate")) from e
-    _check_routes(raw["generate"], resolved, where=where, text=text)
+    _check_routes(raw["generate"], resolved, where=where, text=text,
+                  model_set="default_model" in generate)
     try:
         return Settings.model_validate(raw)
     except ValidationError as e:
@@ -252,12 +253,13 @@ def load_settings(path: str | Path | None, env: Mapping[str, str]) -> Settings:
 
 
 def _check_routes(gen: GenerateSettings, services: list[ServiceConfig], *, where: str,
-                  text: str) -> None:
-    """Every route names a service that can make videos; the default model is one of theirs."""
+                  text: str, model_set: bool) -> None:
+    """Every route names a service that can make videos; a ``default_model`` the file sets is
+    one of theirs (a monitoring-only catalog need not serve the built-in default)."""
     video = {s.id for s in services if s.can_generate_video}
     models = {m for s in services if s.can_generate_video and s.enabled
               for m in (s.model, *s.successor_of)} | set(gen.routes)
-    if video and gen.default_model not in models:
+    if model_set and gen.default_model not in models:
         raise ConfigError(
             f"{where}{_line_of(text, 'default_model')}: generate.default_model: "
             f"{gen.default_model!r} is not a model of any video service (known: "
