@@ -113,5 +113,5 @@ def no_route_message(model: str, skipped: Sequence[Skip]) -> Message:
         text="Nothing was sent upstream and nothing was charged. `/sora status` shows when "
              "a route is back." + ("" if rows else " No service is configured for it."),
         severity=Severity.DANGER, table=Table(("Route", "Why not"), rows) if rows else None,
-        fields=tuple(Field(n, r, inline=False) for n, r in rows), ephemeral=True)
+        ephemeral=True)
 
