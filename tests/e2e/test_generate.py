@@ -487,3 +487,78 @@ async def test_a_progress_message_the_platform_refused_does_not_stop_the_job(rig
     [result] = rig.results()
     assert result.attachments[0].content == FAKE_MP4
     assert f"upstream job {job.upstream_id}" in result.context
+
+
+# --- what can happen after a job was accepted ---------------------------------------------------
+
+async def test_an_upstream_job_that_fails_is_reported_and_costs_nothing(rig: Rig) -> None:
+    rig.official.set("sora-2", Behaviour.JOB_FAILED)
+    async with rig.runtime() as rt:
+        await rig.ask(rt, "generate a fox")
+        [job] = await rig.finish(rt)
+    assert job.status == "failed" and job.cost == 0.0
+    assert rig.creates == 1  # accepted once: never resubmitted
+    done = rig.progress()[-1]
+    assert done.title == "❌ Test generation failed on Sora 2 · official relay"
+    assert "reported the job failed: generation_failed" in done.text
+    assert rig.results() == []
+
+
+async def test_a_refused_connection_is_a_safe_fallback(rig: Rig) -> None:
+    rig.configure()  # the official relay's URL is in the config …
+    await rig.official.stop()  # nothing listens there any more: connection refused
+    async with rig.runtime() as rt:
+        await rig.ask(rt, "generate a fox")
+        [job] = await rig.finish(rt)
+    assert job.status == "completed" and job.service == REVERSE
+    assert job.attempts[0]["result"] == "retryable"
+    assert "could not connect" in job.attempts[0]["reason"]
+
+
+async def test_failed_polls_back_off_and_the_job_still_finishes(rig: Rig) -> None:
+    rig.official.polls_to_complete = 2
+    waits: list[float] = []
+    sleep = rig.sleep
+
+    async def flaky_after_accept(seconds: float) -> None:
+        waits.append(seconds)
+        # The first three polls meet a 503; then the relay answers again.
+        rig.official.set("sora-2", Behaviour.UNAVAILABLE if len(waits) <= 3 else Behaviour.OK)
+        await sleep(seconds)
+
+    rig.sleep = flaky_after_accept  # type: ignore[method-assign]
+    async with rig.runtime() as rt:
+        await rig.ask(rt, "generate a patient fox")
+        [job] = await rig.finish(rt)
+    assert job.status == "completed" and rig.creates == 1
+    assert waits[:4] == [1, 2, 4, 8]  # backoff while the relay cannot answer
+    assert len(rig.results()) == 1
+
+
+async def test_polls_that_never_succeed_give_up_and_keep_the_money_held(rig: Rig) -> None:
+    sleep = rig.sleep
+
+    async def broken_after_accept(seconds: float) -> None:
+        rig.official.set("sora-2", Behaviour.UNAVAILABLE)
+        await sleep(seconds)
+
+    rig.sleep = broken_after_accept  # type: ignore[method-assign]
+    async with rig.runtime() as rt:
+        await rig.ask(rt, "generate an unlucky fox")
+        [job] = await rig.finish(rt)
+    assert job.status == "expired" and job.cost == 0.40  # it may still be billed upstream
+    assert "could not ask Sora 2 · official relay for the result" in (job.error or "")
+    assert rig.creates == 1
+
+
+async def test_a_video_over_the_cap_is_not_downloaded_and_the_post_says_where_it_is(
+        rig: Rig) -> None:
+    rig.configure(generate={"max_video_mb": 0.00001})  # ~10 bytes
+    async with rig.runtime() as rt:
+        await rig.ask(rt, "generate a big fox")
+        [job] = await rig.finish(rt)
+    assert job.status == "completed"
+    [result] = rig.results()
+    assert result.attachments == ()
+    assert "larger than the bot's 1e-05 MB cap" in result.text
+    assert f"job {job.upstream_id}" in result.text
