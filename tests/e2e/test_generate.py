@@ -432,13 +432,16 @@ async def test_a_job_caught_mid_submit_by_a_restart_is_uncertain_not_resent(rig:
     assert rig.creates == 1
 
 
-async def test_secrets_never_reach_chat_the_database_or_the_log(
+async def test_secrets_and_prompts_never_reach_the_log_and_secrets_nowhere(
         rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     rig.official.set("sora-2", Behaviour.UNAUTHORIZED)  # echoes the key it was sent
     async with rig.runtime() as rt:
-        await rig.ask(rt, "generate a fox")
-        await rig.finish(rt)
+        await rig.ask(rt, "generate a secretive purple walrus")
+        [job] = await rig.finish(rt)
+    assert job.status == "completed"  # through the reverse relay
+    assert "walrus" not in caplog.text  # the prompt is not logged (its hash is)
+    assert job.prompt_hash[:12] in caplog.text
     dump = "\n".join(sqlite3.connect(rig.tmp / "bot.db").iterdump())
     shown = "\n".join(m.plain() for m in [*rig.progress(), *rig.results()])
     for key in (OFF_KEY, REV_KEY):
