@@ -181,6 +181,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 platform=CONSOLE, workspace=LOCAL_WORKSPACE, channel=CONSOLE, user="console",
                 text=shlex.join(args.words), is_admin=_yes))
             print(reply.plain())
+            if await rt.generator.drain():  # `command generate …` waits for its video
+                await rt.monitor.deliver()
             refused = reply.ephemeral and reply.severity is Severity.WARNING
             return 2 if refused else 0
         if args.command == "generate":

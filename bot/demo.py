@@ -131,8 +131,7 @@ async def _generate(rt: Runtime, reverse: SimRelay, out: TextIO) -> None:
         "console", LOCAL_WORKSPACE, "demo", "demo-user",
         "generate a red fox running through snow --seconds 8", is_admin=admin))
     out.write(f"(private answer) {reply.plain()}\n")
-    for job in rt.store.active_jobs():
-        await rt.generator.wait(job.id)
+    await rt.generator.drain()
     await rt.monitor.deliver()
     spent = rt.store.spent_today("console", LOCAL_WORKSPACE, rt.clock())
     out.write(f"Spent on test generations today: ${spent:.2f}\n")

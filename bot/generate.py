@@ -236,6 +236,10 @@ class Generator:
             raise KeyError(f"no job {job_id}")
         return job
 
+    async def drain(self) -> list[Job]:
+        """Until every job this process runs has finished (the one-shot CLI)."""
+        return [await self.wait(job_id) for job_id in list(self._tasks)]
+
     def resume(self) -> int:
         """After a restart: poll accepted jobs again; a job caught mid-submit may have been
         accepted, so it is reported uncertain (never resubmitted). Returns jobs resumed."""

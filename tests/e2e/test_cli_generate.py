@@ -38,7 +38,7 @@ async def sora_bot(tmp_path: Path, cfg: Path, *argv: str) -> tuple[int, str, str
            if not k.startswith(("SORA_", "SLACK_", "DISCORD_", "GEMINI_", "OPENAI_"))}
     env.update(SORA_BOT_DB=str(tmp_path / "bot.db"), RELAY_KEY=KEY)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "--config", str(cfg), "generate", *argv,
+        sys.executable, "-m", "bot.cli", "--config", str(cfg), *argv,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
@@ -60,7 +60,7 @@ async def test_generate_falls_back_waits_and_writes_the_video(
     official, reverse = relays
     official.set("sora-2", Behaviour.UNAVAILABLE)
     cfg = write_config(tmp_path, official, reverse)
-    code, out, err = await sora_bot(tmp_path, cfg, "a", "red", "fox", "--seconds", "8",
+    code, out, err = await sora_bot(tmp_path, cfg, "generate", "a", "red", "fox", "--seconds", "8",
                                     "--out", "fox.mp4", "--json")
     assert code == 0, err
     job = json.loads(out)
@@ -77,9 +77,9 @@ async def test_generate_exits_2_when_nothing_is_sent(
         tmp_path: Path, relays: tuple[SimRelay, SimRelay]) -> None:
     official, reverse = relays
     cfg = write_config(tmp_path, official, reverse)
-    code, _, err = await sora_bot(tmp_path, cfg, "a", "fox", "--seconds", "12")
+    code, _, err = await sora_bot(tmp_path, cfg, "generate", "a", "fox", "--seconds", "12")
     assert code == 2 and "budget" in err  # 12 s at $0.10 is over the $1.00 budget
-    code, _, err = await sora_bot(tmp_path, cfg, "a", "fox", "--size", "640x480")
+    code, _, err = await sora_bot(tmp_path, cfg, "generate", "a", "fox", "--size", "640x480")
     assert code == 2 and "--size is one of" in err
     assert official.requests == [] and reverse.requests == []
 
@@ -89,7 +89,19 @@ async def test_generate_exits_1_when_the_provider_refuses(
     official, reverse = relays
     official.set("sora-2", Behaviour.MODERATION)
     cfg = write_config(tmp_path, official, reverse)
-    code, out, _ = await sora_bot(tmp_path, cfg, "something", "refused")
+    code, out, _ = await sora_bot(tmp_path, cfg, "generate", "something", "refused")
     assert code == 1
     assert "refused by Sora 2 · official (moderation)" in out
     assert official.billable_calls == 1 and reverse.requests == []
+
+
+async def test_command_generate_waits_for_its_video_instead_of_abandoning_it(
+        tmp_path: Path, relays: tuple[SimRelay, SimRelay]) -> None:
+    official, reverse = relays
+    cfg = write_config(tmp_path, official, reverse)
+    code, text, _ = await sora_bot(tmp_path, cfg, "command", "generate", "a fox")
+    assert code == 0
+    assert "Test generation #1 started" in text
+    assert "🎬 Test generation done on Sora 2 · official" in text
+    assert "📎 sora-bot-job-1.mp4" in text
+    assert official.billable_calls == 1
