@@ -61,6 +61,9 @@ _SOURCE = re.compile(r"admin|statuspage:.+")
 _ROLLUP_GRACE = HOUR  # the last rolled-up hour is recomputed once more, for late results
 _ROLLUP_CHUNK = 24 * HOUR
 OUTBOX_KEEP_DAYS = 30
+# Attachments (digest charts, videos of up to ``max_video_mb``) are not kept once a post is
+# delivered or given up: the row stays for its key and history, not its bytes.
+_DROP_ATTACHMENTS = "message = json_set(message, '$.attachments', json('[]'))"
 
 
 @dataclass(frozen=True, slots=True)
@@ -949,10 +952,9 @@ class Store:
 
     def post_sent(self, post_id: int, ref: str, now: datetime) -> None:
         with self._tx():
-            # Attachments (digest charts, videos) are not kept once delivered.
             self._db.execute("UPDATE outbox SET sent_at = ?, ref = ?, attempts = attempts + 1,"
-                             " last_error = NULL, message = json_set(message, '$.attachments',"
-                             " json('[]')) WHERE id = ?", (_ts(now), ref, post_id))
+                             f" last_error = NULL, {_DROP_ATTACHMENTS} WHERE id = ?",
+                             (_ts(now), ref, post_id))
 
     def post_failed(self, post_id: int, error: str, retry_at: datetime) -> None:
         with self._tx():
@@ -963,7 +965,8 @@ class Store:
         """Give up on a post (the platform said never, or it expired)."""
         with self._tx():
             self._db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
-                             " dead_at = ? WHERE id = ?", (error, _ts(now), post_id))
+                             f" dead_at = ?, {_DROP_ATTACHMENTS} WHERE id = ?",
+                             (error, _ts(now), post_id))
 
     def posts(self, channel: str | None = None) -> list[dict[str, Any]]:
         """Every outbox row (sent, pending, dead), oldest first: for tests and ``export``."""

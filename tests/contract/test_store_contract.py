@@ -13,8 +13,9 @@ import pytest
 from sqlite_utils import Database
 
 import bot.store
+from bot.messages import Attachment, Message, message_from_json
 from bot.models import Health, Outcome, ProbeResult, State, Transition
-from bot.store import MIGRATIONS, MaintenanceWindow, Store
+from bot.store import MIGRATIONS, MaintenanceWindow, OutboxItem, Store
 
 T0 = datetime(2026, 11, 3, 12, 0, 0, 123456, tzinfo=UTC)
 OpenStore = Callable[[], Store]
@@ -286,3 +287,40 @@ def test_memory_path_object_stays_in_memory(tmp_path: Path, monkeypatch: pytest.
         store.save_health(Health("veo"))
         assert store.load_health("veo") == Health("veo")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_delivered_and_dropped_posts_do_not_keep_their_attachments(store: Store) -> None:
+    video = Attachment("v.mp4", b"\x00" * 4096, "video/mp4")
+    items = [OutboxItem(f"k{i}", "slack", "C1", Message(title=f"post {i}", attachments=(video,)))
+             for i in range(3)]
+    store.enqueue(items, T0)
+    first, second, third = store.pending_posts()
+    assert first.message.attachments == (video,)
+    store.post_sent(first.id, "ts-1", T0)
+    store.post_dead(second.id, "channel_not_found", T0)
+    [left] = store.pending_posts()
+    assert left.id == third.id and left.message.attachments == (video,)
+    stored = store._db.execute("SELECT key, message FROM outbox ORDER BY id").fetchall()
+    kept = {key: message_from_json(text) for key, text in stored}
+    assert kept["k0"].attachments == () and kept["k0"].title == "post 0"
+    assert kept["k1"].attachments == () and kept["k2"].attachments == (video,)
+
+
+@pytest.mark.parametrize("open_store", ["file"], indirect=True)
+def test_jobs_survive_reopen_with_their_attempts(open_store: OpenStore) -> None:
+    first = open_store()
+    job = first.reserve_job(platform="discord", workspace="G1", channel="1", user="7",
+                            prompt_hash="h", preview="a fox", model="sora-2", seconds=8,
+                            size="1280x720", prefer="official", reserve=0.8, budget=10.0,
+                            quota=5, now=T0).job
+    assert job is not None
+    first.update_job(job.id, T0, status="queued", service="relay", upstream_id="video_1",
+                     attempts=[{"service": "relay", "result": "accepted", "reason": ""}],
+                     notes=["a note"])
+    first.close()
+    reopened = open_store()
+    [active] = reopened.active_jobs()
+    assert (active.id, active.status, active.upstream_id, active.reserved) == (
+        job.id, "queued", "video_1", 0.8)
+    assert active.attempts == ({"service": "relay", "result": "accepted", "reason": ""},)
+    assert active.notes == ("a note",) and active.created_at == T0
