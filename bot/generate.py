@@ -150,6 +150,10 @@ class Generator:
             return True
         return await is_admin()
 
+    def _estimate(self, svc: ServiceConfig, request: VideoRequest) -> float | None:
+        """The price of ``request`` on ``svc`` at the duration that route actually makes."""
+        return svc.estimate(self._providers(svc).adapt(request).seconds)
+
     def plan(self, model: str, prefer: str) -> Plan:
         return plan_routes(model, prefer=prefer, services=self._services, gen=self._gen,
                            health=self._health(), cooldown_until=self._router.cooldown_until,
@@ -180,8 +184,7 @@ class Generator:
         if not plan.candidates:
             return no_route_message(ask.model, plan.skipped), None
         now = self._clock()
-        estimates = [s.estimate(self._providers(s).adapt(ask.request).seconds)
-                     for s in plan.candidates]
+        estimates = [self._estimate(s, ask.request) for s in plan.candidates]
         priced = [e for e in estimates if e is not None]
         reserve = max(priced, default=0.0)
         gen = self._gen
@@ -295,12 +298,12 @@ class Generator:
         job = self._store.job(job.id) or job
         if routed.submitted is not None and routed.service is not None:
             svc = routed.service
-            adapted = self._providers(svc).adapt(request)
-            notes = [*adapted.notes, *filter(None, [plan.note(svc)])]
+            notes = [*self._providers(svc).adapt(request).notes,
+                     *filter(None, [plan.note(svc)])]
             job = self._store.update_job(
                 job.id, self._clock(), status=routed.submitted.state, service=svc.id,
                 upstream_id=routed.submitted.job_id, progress=routed.submitted.progress,
-                estimate=svc.estimate(adapted.seconds), notes=notes)
+                estimate=self._estimate(svc, request), notes=notes)
             await self._edit(job, force=True)
             return job
         error = routed.error
@@ -310,8 +313,7 @@ class Generator:
         if error is not None and error.kind == "uncertain" and routed.service is not None:
             svc = routed.service
             return await self._finish(
-                job, "uncertain", service=svc,
-                cost=svc.estimate(self._providers(svc).adapt(request).seconds),
+                job, "uncertain", service=svc, cost=self._estimate(svc, request),
                 error=f"{error.reason}. It may have been accepted (and billed), so it was not "
                       f"sent anywhere else; check {svc.name} before trying again.")
         tried = "; ".join(f"{self._names.get(a.service, a.service)}: {a.reason}"

@@ -835,10 +835,8 @@ class Store:
         day = now.astimezone(UTC).date().isoformat()
         with self._tx():
             used, spent = self._one(
-                "SELECT COUNT(*) FILTER (WHERE user = ? AND status != 'unrouted'),"
-                " COALESCE(SUM(COALESCE(cost, reserved)), 0) FROM jobs"
-                " WHERE platform = ? AND workspace = ? AND day = ?",
-                (user, platform, workspace, day)) or (0, 0.0)
+                f"SELECT COUNT(*) FILTER (WHERE user = ? AND status != 'unrouted'), {_SPENT}"
+                f" FROM jobs WHERE {_WORKSPACE_DAY}", (user, platform, workspace, day)) or (0, 0.0)
             if quota is not None and used >= quota:
                 return Reservation(None, "quota", used, spent)
             if budget is not None and spent + reserve > budget + 1e-9:
@@ -889,8 +887,7 @@ class Store:
 
     def spent_today(self, platform: str, workspace: str, now: datetime) -> float:
         """Settled plus reserved spend of a workspace on ``now``'s UTC day."""
-        row = self._one("SELECT COALESCE(SUM(COALESCE(cost, reserved)), 0) FROM jobs"
-                        " WHERE platform = ? AND workspace = ? AND day = ?",
+        row = self._one(f"SELECT {_SPENT} FROM jobs WHERE {_WORKSPACE_DAY}",
                         (platform, workspace, now.astimezone(UTC).date().isoformat()))
         return float(row[0]) if row else 0.0
 
@@ -1168,6 +1165,9 @@ _S_COLS = (
     "id, platform, workspace, channel, services, min_state, digest_time, digest_tz,"
     " last_digest_on, created_by"
 )
+# A workspace's spend: settled jobs count their cost, unsettled ones what they hold.
+_SPENT = "COALESCE(SUM(COALESCE(cost, reserved)), 0)"
+_WORKSPACE_DAY = "platform = ? AND workspace = ? AND day = ?"
 _J_COLS = (
     "id, platform, workspace, channel, user, day, prompt_hash, preview, model, seconds, size,"
     " prefer, status, progress, service, upstream_id, attempts, notes, reserved, estimate, cost,"

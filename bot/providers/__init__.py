@@ -17,7 +17,7 @@ Every failure of a submit is a ``SubmitError`` whose ``kind`` tells the router w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from bot.models import Observation
@@ -39,7 +39,7 @@ class VideoRequest:
 class Adapted:
     """What a provider will actually ask for, and the notes for the user when it changed."""
 
-    params: dict[str, str | int]  # provider-native parameters, for the job record
+    params: dict[str, str | int]  # the provider-native parameters it will send
     seconds: int  # the duration that will be generated (and billed per second)
     notes: tuple[str, ...] = ()  # e.g. "Veo 3.1: 12 s → 8 s (its maximum)"
 
@@ -100,7 +100,6 @@ class TooLarge(Exception):
 class Download:
     content: bytes
     mime: str = "video/mp4"
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 class VideoProvider(Protocol):
